@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { checkStable } from './check-stable';
+
+export const handler = makeHandler(checkStable);

@@ -1,0 +1,55 @@
+import { DescribeServicesCommand, type ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import { ServiceNotFoundError } from '../errors';
+import type { Deployment, ServiceController, ServiceKey, ServiceState } from '../ports';
+
+const STATUSES = new Set(['PRIMARY', 'ACTIVE', 'INACTIVE']);
+const ROLLOUTS = new Set(['IN_PROGRESS', 'COMPLETED', 'FAILED']);
+
+/** The API and sidecar as ECS services of one cluster. */
+export class EcsServiceController implements ServiceController {
+  constructor(
+    private readonly client: ECSClient,
+    private readonly cluster: string,
+    private readonly names: Record<ServiceKey, string>,
+  ) {}
+
+  async describe(service: ServiceKey): Promise<ServiceState> {
+    const out = await this.client.send(
+      new DescribeServicesCommand({ cluster: this.cluster, services: [this.names[service]] }),
+    );
+    const svc = out.services?.[0];
+    if (!svc || svc.status === 'INACTIVE' || !svc.taskDefinition) {
+      throw new ServiceNotFoundError(`ECS service ${this.names[service]} not found in cluster ${this.cluster}`);
+    }
+    const deployments: Deployment[] = (svc.deployments ?? []).map((d) => ({
+      id: d.id ?? 'unknown',
+      status: (STATUSES.has(d.status ?? '') ? d.status : 'ACTIVE') as Deployment['status'],
+      rolloutState: (ROLLOUTS.has(d.rolloutState ?? '') ? d.rolloutState : 'IN_PROGRESS') as Deployment['rolloutState'],
+      desiredCount: d.desiredCount ?? 0,
+      runningCount: d.runningCount ?? 0,
+      taskDefinition: d.taskDefinition ?? svc.taskDefinition ?? 'unknown',
+    }));
+    return {
+      taskDefinition: svc.taskDefinition,
+      desiredCount: svc.desiredCount ?? 0,
+      runningCount: svc.runningCount ?? 0,
+      deployments,
+    };
+  }
+
+  async redeploy(service: ServiceKey, taskDefinition?: string) {
+    const out = await this.client.send(
+      new UpdateServiceCommand({
+        cluster: this.cluster,
+        service: this.names[service],
+        forceNewDeployment: true,
+        ...(taskDefinition ? { taskDefinition } : {}),
+      }),
+    );
+    const primary = out.service?.deployments?.find((d) => d.status === 'PRIMARY');
+    if (!primary?.id || !out.service?.taskDefinition) {
+      throw new ServiceNotFoundError(`ECS did not report a new deployment for ${this.names[service]}`);
+    }
+    return { deploymentId: primary.id, taskDefinition: out.service.taskDefinition };
+  }
+}

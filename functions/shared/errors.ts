@@ -1,0 +1,97 @@
+/**
+ * Named errors: the contract between step code and the state machines' Retry/Catch.
+ *
+ * Every class sets `name` to a stable string; the ASL files match on exactly these strings,
+ * and a test checks that every custom error name used in ASL is declared here.
+ */
+
+export class SwitchbackError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The execution input (or a step's input) does not match its schema. Nothing was changed. */
+export class InvalidInputError extends SwitchbackError {}
+
+/** The stage or runtime configuration is missing or malformed. */
+export class ConfigurationError extends SwitchbackError {}
+
+/** A flag name that this environment does not define. */
+export class UnknownFlagError extends SwitchbackError {}
+
+/** A flag value that does not match the flag's schema (never treated as a default). */
+export class InvalidFlagValueError extends SwitchbackError {}
+
+/** A flag parameter that should exist does not. */
+export class FlagNotFoundError extends SwitchbackError {}
+
+/** A service answered its health endpoint with something other than healthy (or not at all). */
+export class HealthCheckFailedError extends SwitchbackError {}
+
+/** A write-then-recall smoke test did not recall what it wrote. */
+export class SmokeTestFailedError extends SwitchbackError {}
+
+/** The orchestrated service (ECS) does not exist or cannot be addressed. */
+export class ServiceNotFoundError extends SwitchbackError {}
+
+/** The service's deployment failed (ECS rollout FAILED, or the deployment vanished). */
+export class DeploymentFailedError extends SwitchbackError {}
+
+/** No change record exists for the requested change id (or none at all). */
+export class ChangeRecordNotFoundError extends SwitchbackError {}
+
+/** A stored change record does not parse: it is never guessed at. */
+export class ChangeRecordInvalidError extends SwitchbackError {}
+
+/** Someone changed a flag after the cutover set it; a non-emergency rollback refuses to overwrite it. */
+export class FlagDriftError extends SwitchbackError {}
+
+/** The service never became stable within the bounded wait (raised by the state machines). */
+export class ServiceNotStableError extends SwitchbackError {}
+
+// Outcomes the state machines end with (Fail states). Declared here so code and ASL share the names.
+
+/** Another cutover or rollback holds this environment's lock; nothing was changed. */
+export class LockHeldError extends SwitchbackError {}
+
+/** A preflight check failed before anything changed; the lock was released. */
+export class PreflightFailedError extends SwitchbackError {}
+
+/** The cutover failed after the flags changed and was rolled back, verified. */
+export class CutoverRolledBackError extends SwitchbackError {}
+
+/** The rollback refused to start (no record, flag drift); nothing was changed. */
+export class RollbackRefusedError extends SwitchbackError {}
+
+/** The rollback could not verify: maintenance mode is on and the lock is held for an operator. */
+export class RollbackFailedError extends SwitchbackError {}
+
+/** Thrown by the local rehearsal's failure injection; never by production code. */
+export class InjectedFailureError extends SwitchbackError {}
+
+export const ERROR_CLASSES = {
+  InvalidInputError,
+  ConfigurationError,
+  UnknownFlagError,
+  InvalidFlagValueError,
+  FlagNotFoundError,
+  HealthCheckFailedError,
+  SmokeTestFailedError,
+  ServiceNotFoundError,
+  DeploymentFailedError,
+  ChangeRecordNotFoundError,
+  ChangeRecordInvalidError,
+  FlagDriftError,
+  ServiceNotStableError,
+  LockHeldError,
+  PreflightFailedError,
+  CutoverRolledBackError,
+  RollbackRefusedError,
+  RollbackFailedError,
+  InjectedFailureError,
+} as const;
+
+/** Error names the ASL files may reference (custom ones plus what Step Functions itself raises). */
+export const KNOWN_ERROR_NAMES: ReadonlySet<string> = new Set(Object.keys(ERROR_CLASSES));

@@ -1,0 +1,68 @@
+/**
+ * Ports: the small interfaces step logic depends on. Lambda handlers wire AWS adapters
+ * (`./adapters`); the local rehearsal and the tests wire local ones (`local/adapters`).
+ */
+import type { FlagName } from './flags';
+
+export interface FlagValue {
+  readonly value: string;
+  /** Monotonic version of the parameter (SSM's `Version`). */
+  readonly version: number;
+}
+
+export interface FlagStore {
+  /** Throws FlagNotFoundError when the parameter does not exist. */
+  get(name: FlagName): Promise<FlagValue>;
+  /** Overwrites the value and returns the new version. */
+  put(name: FlagName, value: string): Promise<FlagValue>;
+}
+
+export interface SecretStore {
+  /** Resolves a secret by parameter name. The value must never leave the step that asked for it. */
+  get(parameterName: string): Promise<string>;
+}
+
+export type ServiceKey = 'api' | 'sidecar';
+
+export interface Deployment {
+  readonly id: string;
+  /** ECS: PRIMARY for the newest deployment, ACTIVE for older ones still draining. */
+  readonly status: 'PRIMARY' | 'ACTIVE' | 'INACTIVE';
+  readonly rolloutState: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+  readonly desiredCount: number;
+  readonly runningCount: number;
+  readonly taskDefinition: string;
+}
+
+export interface ServiceState {
+  readonly taskDefinition: string;
+  readonly desiredCount: number;
+  readonly runningCount: number;
+  readonly deployments: readonly Deployment[];
+}
+
+export interface ServiceController {
+  describe(service: ServiceKey): Promise<ServiceState>;
+  /** Starts a new deployment (ECS: UpdateService with forceNewDeployment) and returns its id. */
+  redeploy(service: ServiceKey, taskDefinition?: string): Promise<{ deploymentId: string; taskDefinition: string }>;
+}
+
+export interface BlobStore {
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, body: Uint8Array | string, contentType: string): Promise<void>;
+  /** Keys under a prefix, in no particular order. */
+  list(prefix: string): Promise<string[]>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+/** The subset of Powertools Logger the steps use; the rehearsal supplies a recording one. */
+export interface Log {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+export type HttpFetch = typeof fetch;

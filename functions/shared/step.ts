@@ -1,0 +1,36 @@
+import type { z } from 'zod';
+import type { RuntimeConfig } from './config';
+import { parseOrThrow } from './config';
+import { InvalidInputError } from './errors';
+import type { BlobStore, Clock, FlagStore, HttpFetch, Log, SecretStore, ServiceController } from './ports';
+
+/** Everything a step may depend on. Each step names the subset it uses. */
+export interface Deps {
+  readonly config: RuntimeConfig;
+  readonly flags: FlagStore;
+  readonly secrets: SecretStore;
+  readonly services: ServiceController;
+  readonly blobs: BlobStore;
+  readonly fetch: HttpFetch;
+  readonly clock: Clock;
+  readonly log: Log;
+}
+
+/**
+ * A step: a zod input schema and a pure `run(input, deps)`. The Lambda handler and the
+ * local rehearsal both call `invokeStep`, so validation and behaviour are identical.
+ */
+export interface Step<S extends z.ZodType, R> {
+  readonly name: string;
+  readonly input: S;
+  run(input: z.infer<S>, deps: Deps): Promise<R>;
+}
+
+export function defineStep<S extends z.ZodType, R>(step: Step<S, R>): Step<S, R> {
+  return step;
+}
+
+export async function invokeStep<S extends z.ZodType, R>(step: Step<S, R>, raw: unknown, deps: Deps): Promise<R> {
+  const input = parseOrThrow(step.input, raw, InvalidInputError, `input for step ${step.name}`);
+  return step.run(input, deps);
+}

@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { validateInput } from './validate-input';
+
+export const handler = makeHandler(validateInput);

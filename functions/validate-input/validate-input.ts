@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { parseOrThrow } from '../shared/config';
+import { InvalidInputError } from '../shared/errors';
+import { defineStep } from '../shared/step';
+
+const Reason = z.string().trim().min(3, 'say why, in at least 3 characters').max(500);
+const RequestedBy = z.string().trim().min(1).max(128);
+const ChangeId = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'letters, digits, "-" and "_" only, at most 80');
+
+/** Execution input of `provider-cutover`. Unknown fields are refused: a typo must not be ignored. */
+export const ProviderCutoverInput = z.strictObject({
+  reason: Reason,
+  requestedBy: RequestedBy.optional(),
+  /** Sidecar base URL the API should use; defaults to the environment's configured sidecar URL. */
+  httpBase: z.url({ protocol: /^https?$/ }).optional(),
+});
+
+/** Execution input of `provider-rollback`. */
+export const ProviderRollbackInput = z.strictObject({
+  reason: Reason,
+  requestedBy: RequestedBy.optional(),
+  /** The change to undo; defaults to the environment's most recent provider cutover. */
+  changeId: ChangeId.optional(),
+  /** Skip preflight (flag drift check): seed 000's emergency rollback. */
+  emergency: z.boolean().default(false),
+  /** Set when a cutover runs this rollback: the lock it holds is inherited, not taken. */
+  parentExecutionId: z.string().startsWith('arn:').optional(),
+  trigger: z
+    .strictObject({
+      source: z.enum(['cutover', 'operator', 'alarm', 'drill']),
+      error: z.string().max(256).optional(),
+      cause: z.string().max(4096).optional(),
+    })
+    .optional(),
+});
+
+const Input = z.object({
+  procedure: z.enum(['provider-cutover', 'provider-rollback']),
+  executionId: z.string().min(1),
+  executionName: z.string().min(1),
+  input: z.unknown(),
+});
+
+/** The normalised request every later state reads as `$.request`. */
+export interface Request {
+  readonly procedure: 'provider-cutover' | 'provider-rollback';
+  readonly environment: string;
+  readonly reason: string;
+  readonly requestedBy: string;
+  /** Cutover: its own id (the execution name). Rollback: the change to undo, or null for the latest. */
+  readonly changeId: string | null;
+  readonly httpBase: string | null;
+  readonly emergency: boolean;
+  readonly trigger: { readonly source: string; readonly error: string | null; readonly cause: string | null };
+  readonly lock: { readonly owner: string; readonly inherited: boolean };
+  readonly timing: { readonly stabilityPollSeconds: number; readonly stabilityMaxAttempts: number };
+  readonly marker: string;
+}
+
+/**
+ * First state of every procedure: parses the execution input and returns the normalised request
+ * the rest of the state machine reads. A malformed input ends the execution here, before any
+ * side effect, with InvalidInputError naming each bad field.
+ */
+export const validateInput = defineStep({
+  name: 'validate-input',
+  input: Input,
+  async run(event, { config }): Promise<Request> {
+    const base = {
+      procedure: event.procedure,
+      environment: config.environment,
+      timing: {
+        stabilityPollSeconds: config.timing.stabilityPollSeconds,
+        stabilityMaxAttempts: config.timing.stabilityMaxAttempts,
+      },
+      marker: `switchback-smoke-${event.executionName}`,
+    };
+    if (event.procedure === 'provider-cutover') {
+      const input = parseOrThrow(ProviderCutoverInput, event.input, InvalidInputError, 'provider-cutover input');
+      return {
+        ...base,
+        reason: input.reason,
+        requestedBy: input.requestedBy ?? 'unknown',
+        changeId: event.executionName,
+        httpBase: input.httpBase ?? config.endpoints.sidecar,
+        emergency: false,
+        trigger: { source: 'operator', error: null, cause: null },
+        lock: { owner: event.executionId, inherited: false },
+      };
+    }
+    const input = parseOrThrow(ProviderRollbackInput, event.input, InvalidInputError, 'provider-rollback input');
+    return {
+      ...base,
+      reason: input.reason,
+      requestedBy: input.requestedBy ?? 'unknown',
+      changeId: input.changeId ?? null,
+      httpBase: null,
+      emergency: input.emergency,
+      trigger: {
+        source: input.trigger?.source ?? 'operator',
+        error: input.trigger?.error ?? null,
+        cause: input.trigger?.cause ?? null,
+      },
+      lock: { owner: input.parentExecutionId ?? event.executionId, inherited: input.parentExecutionId !== undefined },
+    };
+  },
+});

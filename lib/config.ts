@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import { describeIssues, type RuntimeConfig } from '../functions/shared/config';
+
+/** CloudWatch Logs retention periods CloudFormation accepts. */
+const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/**
+ * One environment Switchback protects, as written in `cdk.json` under `context.switchback.stages`.
+ * Every field is validated at synth; a bad value fails `cdk synth` naming the field.
+ */
+export const StageConfig = z.strictObject({
+  /** Short environment name: part of every resource and parameter name, so stages never clash. */
+  name: z.string().regex(/^[a-z][a-z0-9-]{1,23}$/, 'lowercase letters, digits and "-", 2-24 characters'),
+  account: z.string().regex(/^\d{12}$/, '12 digits').optional(),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1').optional(),
+  /** SSM prefix of the flags. @default `/switchback/<name>` */
+  parameterPrefix: z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'an SSM path such as /switchback/prod').optional(),
+  services: z.strictObject({
+    /** ECS cluster running the memory stack. */
+    cluster: z.string().min(1),
+    /** ECS service of the API. */
+    api: z.string().min(1),
+    /** ECS service of the mem0-style sidecar. */
+    sidecar: z.string().min(1),
+  }),
+  endpoints: z.strictObject({
+    /** Base URL of the API, reachable from the step functions (`/health`, `/memories`). */
+    apiBaseUrl: HttpUrl,
+    /** Base URL of the sidecar (`/health`, `/remember`, `/recall`). Also the default `memory/http-base`. */
+    sidecarBaseUrl: HttpUrl,
+  }),
+  secrets: z
+    .strictObject({
+      /** SecureString parameter with the sidecar's API key (bearer token). Only its name is ever handled. */
+      sidecarApiKeyParameter: z
+        .string()
+        .regex(/^(\/[A-Za-z0-9_.-]+)+$/)
+        .optional(),
+    })
+    .default({}),
+  /** Subnets and security groups for the functions that call the API and sidecar (private endpoints). */
+  network: z
+    .strictObject({
+      vpcId: z.string().regex(/^vpc-[0-9a-f]+$/),
+      availabilityZones: z.array(z.string()).min(1),
+      subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/)).min(1),
+      securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/)).min(1),
+    })
+    .optional(),
+  notifications: z
+    .strictObject({
+      /** Addresses subscribed to the notification topic (they confirm by mail). */
+      emails: z.array(z.email()).default([]),
+    })
+    .default({ emails: [] }),
+  backups: z
+    .strictObject({
+      /** Days an overwritten or deleted object version is kept. */
+      noncurrentVersionDays: z.number().int().min(1).max(3650).default(90),
+      /** Days before incomplete multipart uploads are aborted. */
+      abortIncompleteUploadDays: z.number().int().min(1).max(30).default(2),
+    })
+    .default({ noncurrentVersionDays: 90, abortIncompleteUploadDays: 2 }),
+  timing: z
+    .strictObject({
+      stabilityPollSeconds: z.number().int().min(1).max(300).default(15),
+      stabilityMaxAttempts: z.number().int().min(1).max(200).default(40),
+      httpTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    })
+    .default({ stabilityPollSeconds: 15, stabilityMaxAttempts: 40, httpTimeoutMs: 5_000 }),
+  logRetentionDays: z
+    .number()
+    .refine((d) => (RETENTION_DAYS as readonly number[]).includes(d), {
+      message: `one of ${RETENTION_DAYS.join(', ')}`,
+    })
+    .default(90),
+});
+export type StageConfig = z.infer<typeof StageConfig>;
+
+export const SwitchbackContext = z.strictObject({
+  stages: z.array(z.unknown()).min(1, 'at least one stage'),
+});
+
+export class StageConfigError extends Error {
+  override readonly name = 'StageConfigError';
+}
+
+/** Validates one stage; the error names the stage and every bad field. */
+export function parseStage(raw: unknown, where = 'stage'): StageConfig {
+  const parsed = StageConfig.safeParse(raw);
+  if (!parsed.success) {
+    const name =
+      typeof raw === 'object' && raw !== null && 'name' in raw ? `"${String((raw as { name: unknown }).name)}"` : where;
+    throw new StageConfigError(`Invalid Switchback stage ${name}: ${describeIssues(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+/** Validates `context.switchback` and every stage in it; stage names must be unique. */
+export function parseStages(context: unknown): StageConfig[] {
+  const parsed = SwitchbackContext.safeParse(context);
+  if (!parsed.success) {
+    throw new StageConfigError(`Invalid context "switchback" in cdk.json: ${describeIssues(parsed.error)}`);
+  }
+  const stages = parsed.data.stages.map((s, i) => parseStage(s, `stages[${i}]`));
+  const seen = new Set<string>();
+  for (const s of stages) {
+    if (seen.has(s.name)) throw new StageConfigError(`Invalid Switchback stages: name "${s.name}" appears twice`);
+    seen.add(s.name);
+  }
+  return stages;
+}
+
+export function parameterPrefix(stage: StageConfig): string {
+  return stage.parameterPrefix ?? `/switchback/${stage.name}`;
+}
+
+/** Key prefix of change records in the backup bucket. */
+export function changeRecordPrefix(stage: StageConfig): string {
+  return `change-records/${stage.name}`;
+}
+
+/** The runtime configuration every step function receives (names and URLs only, never secrets). */
+export function toRuntimeConfig(stage: StageConfig, bucketName: string): RuntimeConfig {
+  return {
+    environment: stage.name,
+    flagPrefix: parameterPrefix(stage),
+    endpoints: { api: stage.endpoints.apiBaseUrl, sidecar: stage.endpoints.sidecarBaseUrl },
+    services: { ...stage.services },
+    changeRecords: { bucket: bucketName, prefix: changeRecordPrefix(stage) },
+    secrets: { ...stage.secrets },
+    timing: { ...stage.timing },
+  };
+}

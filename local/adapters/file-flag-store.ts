@@ -1,0 +1,100 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { FlagNotFoundError } from '../../functions/shared/errors';
+import { type FlagName, flagParameterName } from '../../functions/shared/flags';
+import type { FlagStore, FlagValue, SecretStore } from '../../functions/shared/ports';
+
+interface Parameter {
+  type: 'String' | 'SecureString';
+  value: string;
+  version: number;
+  /** Every version with its time, as SSM's GetParameterHistory; SecureString values are not kept. */
+  history: { version: number; value: string | null; at: string }[];
+}
+
+interface FileShape {
+  parameters: Record<string, Parameter>;
+}
+
+/**
+ * SSM stand-in for the rehearsal: parameters in one JSON file, with versions and history like
+ * SSM's. Every call reads the file afresh, so separate processes (the CLI, a test) see one truth.
+ */
+export class FileParameterStore implements FlagStore {
+  constructor(
+    readonly path: string,
+    private readonly prefix: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async get(name: FlagName): Promise<FlagValue> {
+    const full = flagParameterName(this.prefix, name);
+    const p = this.read().parameters[full];
+    if (!p || p.type !== 'String') throw new FlagNotFoundError(`Flag parameter ${full} does not exist`);
+    return { value: p.value, version: p.version };
+  }
+
+  async put(name: FlagName, value: string): Promise<FlagValue> {
+    const version = this.putParameter(flagParameterName(this.prefix, name), value, 'String');
+    return { value, version };
+  }
+
+  /** SecretStore: a SecureString by full parameter name. */
+  async getSecure(parameterName: string): Promise<string> {
+    const p = this.read().parameters[parameterName];
+    if (!p || p.type !== 'SecureString') throw new FlagNotFoundError(`Secret parameter ${parameterName} does not exist`);
+    return p.value;
+  }
+
+  putParameter(fullName: string, value: string, type: Parameter['type']): number {
+    const data = this.read();
+    const prev = data.parameters[fullName];
+    const version = (prev?.version ?? 0) + 1;
+    data.parameters[fullName] = {
+      type,
+      value,
+      version,
+      history: [
+        ...(prev?.history ?? []),
+        { version, value: type === 'SecureString' ? null : value, at: this.now().toISOString() },
+      ],
+    };
+    this.write(data);
+    return version;
+  }
+
+  history(name: FlagName): Parameter['history'] {
+    return this.read().parameters[flagParameterName(this.prefix, name)]?.history ?? [];
+  }
+
+  /** Current flag values by short name (what the rehearsal prints and the tests assert). */
+  snapshot(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const base = `${this.prefix.replace(/\/+$/, '')}/`;
+    for (const [name, p] of Object.entries(this.read().parameters)) {
+      if (p.type === 'String' && name.startsWith(base)) out[name.slice(base.length)] = p.value;
+    }
+    return out;
+  }
+
+  private read(): FileShape {
+    try {
+      return JSON.parse(readFileSync(this.path, 'utf8')) as FileShape;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { parameters: {} };
+      throw err;
+    }
+  }
+
+  private write(data: FileShape): void {
+    mkdirSync(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`);
+    renameSync(tmp, this.path);
+  }
+}
+
+/** The SecretStore face of a FileParameterStore. */
+export function secretsOf(store: FileParameterStore): SecretStore {
+  return { get: (name) => store.getSecure(name) };
+}

@@ -1,0 +1,191 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { ServiceNotFoundError } from '../../functions/shared/errors';
+import type { Deployment, ServiceController, ServiceKey, ServiceState } from '../../functions/shared/ports';
+
+export interface ServiceSpec {
+  /** Compiled entry point of the service (run with this Node.js). */
+  readonly script: string;
+  readonly healthUrl: string;
+  /** The task's environment, computed at each start: how flags reach the service, as ECS secrets would. */
+  readonly environment: () => Promise<Record<string, string>>;
+  /** Where the process's stdout/stderr go. */
+  readonly logFile: string;
+}
+
+interface Managed {
+  spec: ServiceSpec;
+  taskDefinition: string;
+  revision: number;
+  deployment: { id: string; rolloutState: Deployment['rolloutState']; taskDefinition: string } | undefined;
+  child: ChildProcess | undefined;
+  healthy: boolean;
+  /** False once stopped by hand: a crashed task is replaced, a stopped service is not. */
+  wanted: boolean;
+  restarts: number;
+  log: WriteStream;
+}
+
+/**
+ * ECS stand-in for the rehearsal: each service is a real child process. `redeploy` stops the
+ * running task and starts a new one with the environment computed afresh; a task that exits is
+ * replaced after a short back-off, as ECS replaces failed tasks, and the deployment stays
+ * IN_PROGRESS until a task answers its health check.
+ */
+export class ProcessSupervisor implements ServiceController {
+  private readonly services = new Map<ServiceKey, Managed>();
+  private deploymentCounter = 0;
+  private closed = false;
+
+  constructor(
+    specs: Record<ServiceKey, ServiceSpec>,
+    private readonly options: { healthIntervalMs?: number; restartDelayMs?: number } = {},
+  ) {
+    for (const [key, spec] of Object.entries(specs) as [ServiceKey, ServiceSpec][]) {
+      this.services.set(key, {
+        spec,
+        taskDefinition: `local:${key}:1`,
+        revision: 1,
+        deployment: undefined,
+        child: undefined,
+        healthy: false,
+        wanted: false,
+        restarts: 0,
+        log: createWriteStream(spec.logFile, { flags: 'a' }),
+      });
+    }
+  }
+
+  async describe(service: ServiceKey): Promise<ServiceState> {
+    const m = this.get(service);
+    const running = m.child && m.healthy ? 1 : 0;
+    const deployments: Deployment[] = m.deployment
+      ? [
+          {
+            id: m.deployment.id,
+            status: 'PRIMARY',
+            rolloutState: m.deployment.rolloutState,
+            desiredCount: 1,
+            runningCount: running,
+            taskDefinition: m.deployment.taskDefinition,
+          },
+        ]
+      : [];
+    return { taskDefinition: m.taskDefinition, desiredCount: m.wanted ? 1 : 0, runningCount: running, deployments };
+  }
+
+  async redeploy(service: ServiceKey, taskDefinition?: string) {
+    const m = this.get(service);
+    if (taskDefinition && !taskDefinition.startsWith(`local:${service}:`)) {
+      throw new ServiceNotFoundError(`Task definition ${taskDefinition} does not belong to ${service}`);
+    }
+    if (taskDefinition) m.taskDefinition = taskDefinition;
+    const id = `ecs-svc/${service}-${++this.deploymentCounter}`;
+    m.deployment = { id, rolloutState: 'IN_PROGRESS', taskDefinition: m.taskDefinition };
+    await this.stopTask(m);
+    m.wanted = true;
+    m.restarts = 0;
+    void this.startTask(m);
+    return { deploymentId: id, taskDefinition: m.taskDefinition };
+  }
+
+  /** Starts a service the first time and waits until it is healthy. */
+  async start(service: ServiceKey, timeoutMs = 10_000): Promise<void> {
+    const { deploymentId } = await this.redeploy(service);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const d = (await this.describe(service)).deployments[0];
+      if (d?.id === deploymentId && d.rolloutState === 'COMPLETED') return;
+      await sleep(25);
+    }
+    throw new Error(`${service} did not become healthy within ${timeoutMs} ms (see ${this.get(service).spec.logFile})`);
+  }
+
+  /** Stops a service and keeps it down (a test taking the sidecar away). */
+  async stop(service: ServiceKey): Promise<void> {
+    const m = this.get(service);
+    m.wanted = false;
+    await this.stopTask(m);
+  }
+
+  isRunning(service: ServiceKey): boolean {
+    const m = this.get(service);
+    return Boolean(m.child && m.healthy);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const m of this.services.values()) {
+      m.wanted = false;
+      await this.stopTask(m);
+      m.log.end();
+    }
+  }
+
+  private get(service: ServiceKey): Managed {
+    const m = this.services.get(service);
+    if (!m) throw new ServiceNotFoundError(`No local service "${service}"`);
+    return m;
+  }
+
+  private async startTask(m: Managed): Promise<void> {
+    if (!m.wanted || this.closed) return;
+    const env = await m.spec.environment();
+    const child = spawn(process.execPath, [m.spec.script], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    m.child = child;
+    m.healthy = false;
+    child.stdout?.pipe(m.log, { end: false });
+    child.stderr?.pipe(m.log, { end: false });
+    const deploymentId = m.deployment?.id;
+    child.once('exit', (code) => {
+      if (m.child !== child) return;
+      m.child = undefined;
+      m.healthy = false;
+      if (!m.wanted || this.closed) return;
+      m.restarts += 1;
+      m.log.write(`{"supervisor":"task exited","code":${code},"replacing":true}\n`);
+      setTimeout(() => {
+        if (m.deployment?.id === deploymentId && m.wanted && !m.child) void this.startTask(m);
+      }, this.options.restartDelayMs ?? 150);
+    });
+    void this.watchHealth(m, child);
+  }
+
+  private async watchHealth(m: Managed, child: ChildProcess): Promise<void> {
+    const interval = this.options.healthIntervalMs ?? 50;
+    while (m.child === child && !this.closed) {
+      try {
+        const res = await fetch(m.spec.healthUrl, { signal: AbortSignal.timeout(1_000) });
+        await res.arrayBuffer();
+        if (res.ok && m.child === child) {
+          m.healthy = true;
+          if (m.deployment) m.deployment.rolloutState = 'COMPLETED';
+          return;
+        }
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(interval);
+    }
+  }
+
+  private async stopTask(m: Managed): Promise<void> {
+    const child = m.child;
+    if (!child) return;
+    m.child = undefined;
+    m.healthy = false;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

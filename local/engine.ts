@@ -1,0 +1,321 @@
+import './polyfills';
+import { randomUUID } from 'node:crypto';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { STEP_NAMES, STEPS, type StepName, functionPlaceholder } from '../functions';
+import { InjectedFailureError } from '../functions/shared/errors';
+import { type Deps, invokeStep } from '../functions/shared/step';
+import { procedureNames, readDefinitionText, substitute, taskStates } from './definitions';
+import type { LocalDynamo } from './adapters/lock-table';
+import type { RecordingLog } from './adapters/recording-log';
+
+/** One entry of the local engine's execution event log (the library does not export the type). */
+export type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+
+const REGION = 'local-1';
+const ACCOUNT = '000000000000';
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
+
+export interface StepRun {
+  readonly state: string;
+  readonly type: string;
+  readonly startedAt: number;
+  durationMs?: number;
+  outcome?: 'succeeded' | 'failed' | 'caught';
+  error?: string;
+  retries: number;
+}
+
+export interface ExecutionRecord {
+  readonly procedure: string;
+  readonly arn: string;
+  readonly name: string;
+  readonly input: unknown;
+  readonly parentArn: string | undefined;
+  status: ExecutionStatus;
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  readonly startedAt: number;
+  stoppedAt?: number;
+  readonly events: EventLog[];
+  readonly steps: StepRun[];
+}
+
+export interface Notification {
+  readonly topicArn: string;
+  readonly subject: string;
+  readonly message: string;
+  readonly attributes: Record<string, string>;
+  readonly executionArn: string;
+}
+
+export interface Fault {
+  readonly procedure: string;
+  readonly state: string;
+}
+
+export type Hook = (ctx: { engine: LocalEngine; execution: ExecutionRecord }) => Promise<void> | void;
+
+export interface EngineOptions {
+  readonly environment: string;
+  /** Step dependencies; `log` is replaced per step by one writing to `logs`. */
+  readonly deps: Omit<Deps, 'log'>;
+  readonly logs: RecordingLog;
+  readonly dynamo: LocalDynamo;
+  readonly lockTable: string;
+  /** Make this state throw InjectedFailureError (the rehearsal's --fail-at). */
+  readonly faults?: readonly Fault[];
+  /** Run before a state's task, keyed `procedure:State`: how tests change the world mid-flight. */
+  readonly hooks?: Readonly<Record<string, Hook>>;
+  /** Duration of every Wait state (ms) instead of its Seconds/SecondsPath: tests poll fast. */
+  readonly waitOverrideMs?: number;
+  /** Pause between Retry attempts (ms). The ASL's own intervals are for AWS. */
+  readonly retryIntervalMs?: number;
+  /** Called for each event as it happens (the rehearsal prints them). */
+  readonly onEvent?: (execution: ExecutionRecord, event: EventLog) => void;
+}
+
+/** State machines that the lock janitor's EventBridge rule watches (as the CDK stack wires it). */
+const GUARDED = new Set(['provider-cutover', 'provider-rollback']);
+
+export function functionArn(environment: string, step: StepName): string {
+  return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:switchback-${environment}-${step}`;
+}
+export function stateMachineArn(environment: string, procedure: string): string {
+  return `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:switchback-${environment}-${procedure}`;
+}
+
+/**
+ * Runs the repository's ASL files with aws-local-stepfunctions, every Task mapped to what it
+ * does on AWS: Lambda ARNs to the in-process steps, DynamoDB tasks to a real DynamoDB API
+ * (dynalite), SNS publishes to an outbox, nested executions to this engine. A Task it cannot
+ * map is an error at load time: nothing falls through to real AWS.
+ */
+export class LocalEngine {
+  readonly executions: ExecutionRecord[] = [];
+  readonly notifications: Notification[] = [];
+  private readonly definitions = new Map<string, Record<string, unknown>>();
+  private readonly substitutions: Record<string, string>;
+
+  constructor(private readonly options: EngineOptions) {
+    const env = options.environment;
+    this.substitutions = {
+      Environment: env,
+      LockTableName: options.lockTable,
+      NotificationTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:switchback-${env}-notifications`,
+      ...Object.fromEntries(STEP_NAMES.map((s) => [functionPlaceholder(s), functionArn(env, s)])),
+      ...Object.fromEntries(
+        procedureNames().map((p) => [`${pascal(p)}StateMachineArn`, stateMachineArn(env, p)]),
+      ),
+    };
+    for (const procedure of procedureNames()) {
+      const definition = JSON.parse(substitute(readDefinitionText(procedure), this.substitutions));
+      for (const task of taskStates(definition)) this.resolveTask(procedure, task.resource, task.name);
+      this.definitions.set(procedure, definition);
+    }
+  }
+
+  /** Starts an execution; `done` settles when it ends (it never rejects). */
+  start(procedure: string, input: unknown, opts: { name?: string; parentArn?: string } = {}) {
+    const definition = this.definitions.get(procedure);
+    if (!definition) throw new Error(`Unknown procedure "${procedure}"; known: ${[...this.definitions.keys()].join(', ')}`);
+    const name = opts.name ?? `${procedure}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
+    const arn = `arn:aws:states:${REGION}:${ACCOUNT}:execution:switchback-${this.options.environment}-${procedure}:${name}`;
+    const record: ExecutionRecord = {
+      procedure,
+      arn,
+      name,
+      input,
+      parentArn: opts.parentArn,
+      status: 'RUNNING',
+      startedAt: Date.now(),
+      events: [],
+      steps: [],
+    };
+    this.executions.push(record);
+
+    const overrides: Record<string, (input: unknown) => Promise<never>> = {};
+    const retryIntervalOverrides: Record<string, number> = {};
+    for (const task of taskStates(definition as never)) {
+      const run = this.resolveTask(procedure, task.resource, task.name);
+      overrides[task.name] = async (taskInput: unknown) => {
+        await this.options.hooks?.[`${procedure}:${task.name}`]?.({ engine: this, execution: record });
+        if (this.options.faults?.some((f) => f.procedure === procedure && f.state === task.name)) {
+          throw new InjectedFailureError(`Failure injected at ${procedure}:${task.name} by the rehearsal`);
+        }
+        return (await run(taskInput, record)) as never;
+      };
+      if (task.definition.Retry) retryIntervalOverrides[task.name] = this.options.retryIntervalMs ?? 0;
+    }
+
+    const waitTimeOverrides: Record<string, number> = {};
+    if (this.options.waitOverrideMs !== undefined) {
+      for (const [name, state] of Object.entries((definition as { States: Record<string, { Type: string }> }).States)) {
+        if (state.Type === 'Wait') waitTimeOverrides[name] = this.options.waitOverrideMs;
+      }
+    }
+    const machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true } });
+    const execution = machine.run(input as never, {
+      overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides, waitTimeOverrides },
+      context: {
+        Execution: { Id: arn, Name: name, Input: input, StartTime: new Date(record.startedAt).toISOString() },
+        StateMachine: { Id: stateMachineArn(this.options.environment, procedure), Name: procedure },
+      } as never,
+    });
+
+    const consume = (async () => {
+      for await (const event of execution.eventLogs) {
+        record.events.push(event);
+        this.track(record, event);
+        this.options.onEvent?.(record, event);
+      }
+    })();
+
+    const done = (async (): Promise<ExecutionRecord> => {
+      try {
+        record.output = await execution.result;
+        record.status = 'SUCCEEDED';
+      } catch (err) {
+        const e = err as Error & { cause?: Error & { cause?: string } };
+        if (e.name === 'ExecutionAbortedError') record.status = 'ABORTED';
+        else if (e.name === 'ExecutionTimeoutError') record.status = 'TIMED_OUT';
+        else record.status = 'FAILED';
+        const inner = e.cause;
+        record.error = inner?.name ?? e.name;
+        record.cause = typeof inner?.cause === 'string' ? inner.cause : (inner?.message ?? e.message);
+      }
+      record.stoppedAt = Date.now();
+      await consume.catch(() => undefined);
+      if (record.status !== 'SUCCEEDED' && GUARDED.has(procedure)) await this.emitStatusChange(record);
+      return record;
+    })();
+
+    return { arn, record, abort: () => execution.abort(), done };
+  }
+
+  /** Starts an execution and waits for it to end. */
+  async run(procedure: string, input: unknown, opts: { name?: string; parentArn?: string } = {}) {
+    return this.start(procedure, input, opts).done;
+  }
+
+  /** EventBridge `Step Functions Execution Status Change` -> the lock janitor, as the stack wires it. */
+  private async emitStatusChange(record: ExecutionRecord): Promise<void> {
+    await this.run('lock-janitor', {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': 'Step Functions Execution Status Change',
+      source: 'aws.states',
+      account: ACCOUNT,
+      region: REGION,
+      time: new Date().toISOString(),
+      resources: [record.arn],
+      detail: {
+        executionArn: record.arn,
+        stateMachineArn: stateMachineArn(this.options.environment, record.procedure),
+        name: record.name,
+        status: record.status,
+        startDate: record.startedAt,
+        stopDate: record.stoppedAt ?? null,
+      },
+    });
+  }
+
+  private track(record: ExecutionRecord, event: EventLog): void {
+    if (!('state' in event) || event.type === undefined) return;
+    const last = [...record.steps].reverse().find((s) => s.state === event.state.name);
+    switch (event.type) {
+      case 'StateEntered':
+        record.steps.push({ state: event.state.name, type: event.state.type, startedAt: event.timestamp, retries: 0 });
+        break;
+      case 'StateExited':
+        if (last) {
+          last.durationMs = event.timestamp - last.startedAt;
+          last.outcome ??= 'succeeded';
+        }
+        break;
+      case 'StateFailed':
+        if (last) {
+          last.durationMs = event.timestamp - last.startedAt;
+          last.outcome = 'failed';
+          last.error = event.Error;
+        }
+        break;
+      case 'StateCaught':
+        if (last) {
+          last.durationMs ??= event.timestamp - last.startedAt;
+          last.outcome = 'caught';
+        }
+        break;
+      case 'StateRetried':
+        if (last) last.retries += 1;
+        break;
+    }
+  }
+
+  private resolveTask(
+    procedure: string,
+    resource: string,
+    state: string,
+  ): (input: unknown, execution: ExecutionRecord) => Promise<unknown> {
+    const step = STEP_NAMES.find((s) => functionArn(this.options.environment, s) === resource);
+    if (step) {
+      return (input, execution) =>
+        invokeStep(STEPS[step] as never, input, {
+          ...this.options.deps,
+          log: this.options.logs.forStep(step, execution.arn),
+        });
+    }
+    const dynamo = /^arn:aws:states:::dynamodb:(putItem|getItem|deleteItem|updateItem)$/.exec(resource);
+    if (dynamo) return (input) => this.options.dynamo.integration(dynamo[1] as string, input);
+    if (resource === 'arn:aws:states:::sns:publish') return (input, execution) => this.publish(input, execution);
+    if (resource === 'arn:aws:states:::states:startExecution.sync:2') {
+      return (input, execution) => this.startChild(input, execution);
+    }
+    throw new Error(`${procedure}:${state} uses resource ${resource}, which the local engine cannot run`);
+  }
+
+  private async publish(input: unknown, execution: ExecutionRecord) {
+    const p = input as {
+      TopicArn: string;
+      Subject?: string;
+      Message: string;
+      MessageAttributes?: Record<string, { StringValue: string }>;
+    };
+    if (p.TopicArn !== this.substitutions.NotificationTopicArn) throw new Error(`SNS.NotFoundException: ${p.TopicArn}`);
+    if ((p.Subject ?? '').length > 100) throw Object.assign(new Error('Subject too long'), { name: 'SNS.InvalidParameterException' });
+    this.notifications.push({
+      topicArn: p.TopicArn,
+      subject: p.Subject ?? '',
+      message: p.Message,
+      attributes: Object.fromEntries(Object.entries(p.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue])),
+      executionArn: execution.arn,
+    });
+    return { MessageId: randomUUID() };
+  }
+
+  private async startChild(input: unknown, parent: ExecutionRecord) {
+    const p = input as { StateMachineArn: string; Input: unknown; Name?: string };
+    const procedure = procedureNames().find((n) => stateMachineArn(this.options.environment, n) === p.StateMachineArn);
+    if (!procedure) throw Object.assign(new Error(`State machine ${p.StateMachineArn} does not exist`), { name: 'StepFunctions.StateMachineDoesNotExistException' });
+    const child = await this.run(procedure, p.Input, { name: p.Name, parentArn: parent.arn });
+    if (child.status !== 'SUCCEEDED') {
+      const failure = new Error(
+        JSON.stringify({ ExecutionArn: child.arn, Status: child.status, Error: child.error, Cause: child.cause }),
+      );
+      failure.name = 'States.TaskFailed';
+      throw failure;
+    }
+    return {
+      ExecutionArn: child.arn,
+      Status: child.status,
+      Output: child.output,
+      StartDate: child.startedAt,
+      StopDate: child.stoppedAt,
+    };
+  }
+}
+
+function pascal(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
+}

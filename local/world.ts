@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { RuntimeConfig } from '../functions/shared/config';
+import { flagParameterName } from '../functions/shared/flags';
+import { DirBlobStore } from './adapters/dir-blob-store';
+import { FileParameterStore, secretsOf } from './adapters/file-flag-store';
+import { LocalDynamo } from './adapters/lock-table';
+import { ProcessSupervisor } from './adapters/process-supervisor';
+import { RecordingLog } from './adapters/recording-log';
+import { type EngineOptions, LocalEngine } from './engine';
+import { buildReferenceStack } from './reference-stack/build';
+
+export interface WorldOptions {
+  /** Directory for the rehearsal's state: parameters, "S3" objects, process logs, data files. */
+  readonly dir: string;
+  readonly environment?: string;
+  /** The sidecar's API key (a secret: it must never show up in any output). Random by default. */
+  readonly sidecarApiKey?: string;
+  readonly timing?: Partial<RuntimeConfig['timing']>;
+  readonly engine?: Pick<EngineOptions, 'faults' | 'hooks' | 'onEvent' | 'waitOverrideMs' | 'retryIntervalMs'>;
+}
+
+/**
+ * Everything a local run needs, started for real: the reference memory stack (API + sidecar as
+ * supervised processes), SSM-like parameters in a file, S3-like objects in a directory, DynamoDB
+ * (dynalite) for the lock, and the engine that runs the ASL files against them.
+ */
+export class World {
+  private constructor(
+    readonly dir: string,
+    readonly config: RuntimeConfig,
+    readonly parameters: FileParameterStore,
+    readonly blobs: DirBlobStore,
+    readonly services: ProcessSupervisor,
+    readonly dynamo: LocalDynamo,
+    readonly logs: RecordingLog,
+    readonly engine: LocalEngine,
+    readonly lockTable: string,
+    readonly sidecarApiKeyParameter: string,
+  ) {}
+
+  static async start(options: WorldOptions): Promise<World> {
+    const environment = options.environment ?? 'rehearsal';
+    const dir = options.dir;
+    mkdirSync(dir, { recursive: true });
+    const [apiPort, sidecarPort] = [await freePort(), await freePort()];
+    const prefix = `/switchback/${environment}`;
+    const sidecarApiKeyParameter = `${prefix}/secrets/sidecar-api-key`;
+    const config: RuntimeConfig = {
+      environment,
+      flagPrefix: prefix,
+      endpoints: { api: `http://127.0.0.1:${apiPort}`, sidecar: `http://127.0.0.1:${sidecarPort}` },
+      services: { cluster: `local-${environment}`, api: 'memory-api', sidecar: 'memory-sidecar' },
+      changeRecords: { bucket: `switchback-${environment}-backups`, prefix: `change-records/${environment}` },
+      secrets: { sidecarApiKeyParameter },
+      timing: { stabilityPollSeconds: 1, stabilityMaxAttempts: 8, httpTimeoutMs: 2_000, ...options.timing },
+    };
+
+    const parameters = new FileParameterStore(join(dir, 'ssm-parameters.json'), prefix);
+    const initial: Record<string, string> = {
+      'memory/provider': 'native',
+      'memory/http-base': config.endpoints.sidecar,
+      'maintenance-mode': 'off',
+      'automation/paused': 'false',
+    };
+    for (const [name, value] of Object.entries(initial)) {
+      parameters.putParameter(flagParameterName(prefix, name as never), value, 'String');
+    }
+    const apiKey = options.sidecarApiKey ?? `sk-rehearsal-${randomBytes(12).toString('hex')}`;
+    parameters.putParameter(sidecarApiKeyParameter, apiKey, 'SecureString');
+    const secrets = secretsOf(parameters);
+
+    const scripts = await buildReferenceStack(join(dir, 'build'));
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    const services = new ProcessSupervisor({
+      sidecar: {
+        script: scripts.sidecar,
+        healthUrl: `${config.endpoints.sidecar}/health`,
+        logFile: join(dir, 'logs', 'sidecar.log'),
+        environment: async () => ({
+          PORT: String(sidecarPort),
+          DATA_FILE: join(dir, 'data', 'sidecar-memories.json'),
+          SIDECAR_API_KEY: await secrets.get(sidecarApiKeyParameter),
+        }),
+      },
+      api: {
+        script: scripts.api,
+        healthUrl: `${config.endpoints.api}/health`,
+        logFile: join(dir, 'logs', 'api.log'),
+        // As an ECS task reads SSM parameters at start: flags become the API's environment.
+        environment: async () => ({
+          PORT: String(apiPort),
+          DATA_FILE: join(dir, 'data', 'api-native-memories.json'),
+          MEMORY_PROVIDER: (await parameters.get('memory/provider')).value,
+          MEMORY_HTTP_BASE: (await parameters.get('memory/http-base')).value,
+          MAINTENANCE_MODE: (await parameters.get('maintenance-mode')).value,
+          SIDECAR_API_KEY: await secrets.get(sidecarApiKeyParameter),
+        }),
+      },
+    });
+
+    const blobs = new DirBlobStore(join(dir, 's3', config.changeRecords.bucket));
+    const dynamo = await LocalDynamo.start();
+    const lockTable = `switchback-${environment}-locks`;
+    await dynamo.createLockTable(lockTable);
+    const logs = new RecordingLog();
+    const engine = new LocalEngine({
+      environment,
+      lockTable,
+      dynamo,
+      logs,
+      deps: {
+        config,
+        flags: parameters,
+        secrets,
+        services,
+        blobs,
+        fetch: globalThis.fetch,
+        clock: { now: () => new Date() },
+      },
+      retryIntervalMs: 0,
+      ...options.engine,
+    });
+    const world = new World(dir, config, parameters, blobs, services, dynamo, logs, engine, lockTable, sidecarApiKeyParameter);
+    try {
+      await services.start('sidecar');
+      await services.start('api');
+    } catch (err) {
+      await world.close();
+      throw err;
+    }
+    return world;
+  }
+
+  /** What the API really serves: its own health report (provider, maintenance). */
+  async apiHealth(): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${this.config.endpoints.api}/health`, { signal: AbortSignal.timeout(2_000) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  async lock(): Promise<Record<string, string> | undefined> {
+    return this.dynamo.getLock(this.lockTable, this.config.environment);
+  }
+
+  async close(): Promise<void> {
+    await this.services.close();
+    await this.dynamo.close();
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}

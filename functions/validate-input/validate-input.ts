@@ -29,10 +29,19 @@ export const ProviderRollbackInput = z.strictObject({
     .strictObject({
       source: z.enum(['cutover', 'operator', 'alarm', 'drill']),
       error: z.string().max(256).optional(),
-      cause: z.string().max(4096).optional(),
+      cause: z.string().max(32_768).optional(),
     })
     .optional(),
 });
+
+/** Step Functions links a nested execution to its parent with this input key; it is not ours to validate. */
+const STARTED_BY_KEY = 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID';
+
+function withoutStartedBy(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input) || !(STARTED_BY_KEY in input)) return input;
+  const { [STARTED_BY_KEY]: _parent, ...rest } = input as Record<string, unknown>;
+  return rest;
+}
 
 const Input = z.object({
   procedure: z.enum(['provider-cutover', 'provider-rollback']),
@@ -88,7 +97,7 @@ export const validateInput = defineStep({
         lock: { owner: event.executionId, inherited: false },
       };
     }
-    const input = parseOrThrow(ProviderRollbackInput, event.input, InvalidInputError, 'provider-rollback input');
+    const input = parseOrThrow(ProviderRollbackInput, withoutStartedBy(event.input), InvalidInputError, 'provider-rollback input');
     return {
       ...base,
       reason: input.reason,

@@ -1,0 +1,75 @@
+#!/usr/bin/env -S npx tsx
+import { Command, Option } from 'commander';
+import { startExecution, showStatus, unlock } from '../cli/aws';
+import { rehearse } from '../local/rehearse';
+
+const program = new Command()
+  .name('switchback')
+  .description('Run, rehearse and inspect Switchback cutover and rollback procedures')
+  .showHelpAfterError();
+
+program
+  .command('rehearse')
+  .description('Run a procedure locally against a freshly started reference memory stack (no AWS account)')
+  .argument('<procedure>', 'provider-cutover | provider-rollback')
+  .option('--fail-at <state>', 'make this state fail, to watch the automatic rollback')
+  .option('--input <json>', 'execution input (JSON); a sensible default otherwise')
+  .option('--dir <path>', 'folder for the run state (default: .rehearsal/<timestamp>)')
+  .option('--no-color', 'plain output')
+  .action(async (procedure: string, opts: { failAt?: string; input?: string; dir?: string; color: boolean }) => {
+    const result = await rehearse({
+      procedure,
+      failAt: opts.failAt,
+      input: opts.input === undefined ? undefined : parseJson(opts.input, '--input'),
+      dir: opts.dir,
+      color: opts.color && process.stdout.isTTY === true,
+      write: (line) => process.stdout.write(`${line}\n`),
+    });
+    const expected =
+      result.execution.status === 'SUCCEEDED' || (opts.failAt !== undefined && result.outcome === 'rolled-back');
+    process.exitCode = expected ? 0 : 1;
+  });
+
+const envOption = new Option('--env <name>', 'environment (stage) name').makeOptionMandatory();
+
+program
+  .command('start')
+  .description('Start a procedure on AWS (the state machine ARN is read from /switchback/<env>/procedures/<name>)')
+  .argument('<procedure>', 'e.g. provider-cutover, provider-rollback')
+  .addOption(envOption)
+  .requiredOption('--input <json>', 'execution input (JSON), e.g. \'{"reason":"..."}\'')
+  .option('--name <name>', 'execution name (idempotency: the same name cannot start twice)')
+  .option('--wait', 'wait until the execution ends and print its outcome')
+  .action(async (procedure: string, opts: { env: string; input: string; name?: string; wait?: boolean }) => {
+    process.exitCode = await startExecution({ procedure, env: opts.env, input: parseJson(opts.input, '--input'), name: opts.name, wait: opts.wait ?? false, write: console.log });
+  });
+
+program
+  .command('status')
+  .description("Show an environment's flags and lock on AWS")
+  .addOption(envOption)
+  .action(async (opts: { env: string }) => {
+    process.exitCode = await showStatus({ env: opts.env, write: console.log });
+  });
+
+program
+  .command('unlock')
+  .description('Release a lock held for an operator (after a rollback could not verify), naming its owner')
+  .addOption(envOption)
+  .requiredOption('--owner <executionArn>', 'the execution ARN that holds the lock (see `switchback status`)')
+  .action(async (opts: { env: string; owner: string }) => {
+    process.exitCode = await unlock({ env: opts.env, owner: opts.owner, write: console.log });
+  });
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    program.error(`${what} is not valid JSON`);
+  }
+}
+
+program.parseAsync().catch((err: Error) => {
+  console.error(`switchback: ${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`);
+  process.exitCode = 2;
+});

@@ -1,0 +1,130 @@
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { FLAG_NAMES, flagParameterName } from '../functions/shared/flags';
+
+/** Where a deployed stack publishes what the CLI needs (see lib/: discovery parameters). */
+export function discovery(env: string, prefix = `/switchback/${env}`) {
+  return {
+    prefix,
+    procedure: (name: string) => `${prefix}/procedures/${name}`,
+    lockTable: `${prefix}/lock-table`,
+  };
+}
+
+export interface AwsClients {
+  readonly ssm: SSMClient;
+  readonly sfn: SFNClient;
+  readonly dynamodb: DynamoDBClient;
+}
+
+/** Clients from the standard credential chain and region (AWS_PROFILE, AWS_REGION...). */
+export function defaultClients(): AwsClients {
+  return { ssm: new SSMClient({}), sfn: new SFNClient({}), dynamodb: new DynamoDBClient({}) };
+}
+
+async function parameter(ssm: SSMClient, name: string): Promise<string> {
+  const out = await ssm.send(new GetParameterCommand({ Name: name }));
+  const value = out.Parameter?.Value;
+  if (!value) throw new Error(`Parameter ${name} is empty: is the Switchback stack deployed for this environment?`);
+  return value;
+}
+
+export interface StartOptions {
+  readonly procedure: string;
+  readonly env: string;
+  readonly input: unknown;
+  readonly name?: string;
+  readonly wait: boolean;
+  readonly write: (line: string) => void;
+  readonly clients?: AwsClients;
+  readonly pollMs?: number;
+}
+
+/** Starts an execution; with `wait`, polls until it ends. Returns the process exit code. */
+export async function startExecution(o: StartOptions): Promise<number> {
+  const { ssm, sfn } = o.clients ?? defaultClients();
+  const stateMachineArn = await parameter(ssm, discovery(o.env).procedure(o.procedure));
+  const started = await sfn.send(
+    new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(o.input), ...(o.name ? { name: o.name } : {}) }),
+  );
+  const executionArn = started.executionArn ?? '';
+  o.write(`started ${executionArn}`);
+  if (!o.wait) return 0;
+  for (;;) {
+    const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (d.status && d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') {
+      o.write(`${d.status}${d.error ? ` ${d.error}: ${d.cause ?? ''}` : ''}`);
+      if (d.output) o.write(d.output);
+      return d.status === 'SUCCEEDED' ? 0 : 1;
+    }
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 5_000));
+  }
+}
+
+export interface StatusOptions {
+  readonly env: string;
+  readonly write: (line: string) => void;
+  readonly clients?: AwsClients;
+}
+
+/** Prints the flags (value and version) and the lock of an environment. */
+export async function showStatus(o: StatusOptions): Promise<number> {
+  const { ssm, dynamodb } = o.clients ?? defaultClients();
+  const d = discovery(o.env);
+  const found = new Map<string, { value: string; version: number }>();
+  let NextToken: string | undefined;
+  do {
+    const out = await ssm.send(new GetParametersByPathCommand({ Path: d.prefix, Recursive: true, NextToken }));
+    for (const p of out.Parameters ?? []) {
+      if (p.Name && p.Value !== undefined && p.Type === 'String') found.set(p.Name, { value: p.Value, version: p.Version ?? 0 });
+    }
+    NextToken = out.NextToken;
+  } while (NextToken);
+  o.write(`environment ${o.env}`);
+  for (const name of FLAG_NAMES) {
+    const p = found.get(flagParameterName(d.prefix, name));
+    o.write(`  ${name.padEnd(20)} ${p ? `${p.value}  (v${p.version})` : 'MISSING'}`);
+  }
+  const table = found.get(d.lockTable)?.value;
+  if (!table) {
+    o.write('  lock                 unknown (no lock-table parameter)');
+    return 1;
+  }
+  const lock = await dynamodb.send(new GetItemCommand({ TableName: table, Key: { pk: { S: o.env } }, ConsistentRead: true }));
+  if (!lock.Item) o.write('  lock                 free');
+  else o.write(`  lock                 ${lock.Item.status?.S} by ${lock.Item.owner?.S} (${lock.Item.procedure?.S})`);
+  return 0;
+}
+
+export interface UnlockOptions {
+  readonly env: string;
+  readonly owner: string;
+  readonly write: (line: string) => void;
+  readonly clients?: AwsClients;
+}
+
+/** Deletes the lock only if the named execution owns it: the operator says which lock they release. */
+export async function unlock(o: UnlockOptions): Promise<number> {
+  const { ssm, dynamodb } = o.clients ?? defaultClients();
+  const table = await parameter(ssm, discovery(o.env).lockTable);
+  try {
+    await dynamodb.send(
+      new DeleteItemCommand({
+        TableName: table,
+        Key: { pk: { S: o.env } },
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': { S: o.owner } },
+      }),
+    );
+  } catch (err) {
+    if ((err as Error).name === 'ConditionalCheckFailedException') {
+      o.write(`The ${o.env} lock is not held by ${o.owner}; nothing released.`);
+      return 1;
+    }
+    throw err;
+  }
+  o.write(`Released the ${o.env} lock held by ${o.owner}.`);
+  return 0;
+}

@@ -1,0 +1,178 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { procedureNames } from './definitions';
+import type { EventLog, ExecutionRecord, Notification } from './engine';
+import { World } from './world';
+
+export interface RehearsalOptions {
+  readonly procedure: string;
+  /** Execution input; a sensible default per procedure when omitted. */
+  readonly input?: unknown;
+  /** Make this state of the rehearsed procedure fail (shows the automatic rollback). */
+  readonly failAt?: string;
+  /** Where the run's state goes; a fresh folder under `.rehearsal/` by default. */
+  readonly dir?: string;
+  readonly write: (line: string) => void;
+  readonly color?: boolean;
+}
+
+export interface RehearsalResult {
+  readonly execution: ExecutionRecord;
+  readonly outcome: string;
+  readonly flags: Record<string, string>;
+  readonly apiProvider: string | undefined;
+  readonly lock: Record<string, string> | undefined;
+  readonly dir: string;
+}
+
+const DEFAULT_INPUT: Record<string, unknown> = {
+  'provider-cutover': { reason: 'Rehearsal: switch the memory provider to the mem0 sidecar', requestedBy: 'rehearsal' },
+  'provider-rollback': { reason: 'Rehearsal: put the native provider back', requestedBy: 'rehearsal' },
+};
+/** What must have happened before a procedure makes sense (a rollback needs a cutover to undo). */
+const SETUP: Record<string, string[]> = { 'provider-rollback': ['provider-cutover'] };
+const REHEARSABLE = Object.keys(DEFAULT_INPUT);
+
+/**
+ * Runs one procedure locally against a freshly started reference memory stack and prints each
+ * step as it runs, then a summary: path taken, final flags, what the API really serves, the lock,
+ * the notifications and the total time. Everything it did is written to `<dir>/report.json`.
+ */
+export async function rehearse(options: RehearsalOptions): Promise<RehearsalResult> {
+  const { procedure, write } = options;
+  if (!REHEARSABLE.includes(procedure)) {
+    throw new Error(`Cannot rehearse "${procedure}"; choose one of: ${REHEARSABLE.join(', ')}`);
+  }
+  const c = palette(options.color ?? false);
+  const dir = options.dir ?? join(process.cwd(), '.rehearsal', new Date().toISOString().replace(/[:.]/g, '-'));
+  mkdirSync(dir, { recursive: true });
+  const started = Date.now();
+  write(c.bold(`Switchback rehearsal: ${procedure}`));
+  write(`  starting the reference memory stack (API + mem0-style sidecar), DynamoDB lock table and SSM parameters...`);
+
+  const world = await World.start({
+    dir,
+    engine: {
+      faults: options.failAt ? [{ procedure, state: options.failAt }] : [],
+      onEvent: (execution, event) => printEvent(write, c, execution, event, world),
+    },
+  });
+  try {
+    const health = await world.apiHealth();
+    write(`  api      ${world.config.endpoints.api}  (provider ${String(health.body.provider)})`);
+    write(`  sidecar  ${world.config.endpoints.sidecar}`);
+    write(`  state    ${relative(process.cwd(), dir) || dir}`);
+    if (options.failAt) write(c.yellow(`  failure injected at ${procedure}:${options.failAt}`));
+
+    for (const setup of SETUP[procedure] ?? []) {
+      write('');
+      write(c.dim(`setup: ${setup}`));
+      const prior = await world.engine.run(setup, DEFAULT_INPUT[setup]);
+      if (prior.status !== 'SUCCEEDED') throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
+    }
+
+    write('');
+    const execution = await world.engine.run(procedure, options.input ?? DEFAULT_INPUT[procedure]);
+    const flags = world.parameters.snapshot();
+    const after = await world.apiHealth().catch(() => undefined);
+    const lock = await world.lock();
+    const outcome = outcomeOf(execution, world.engine.notifications);
+
+    write('');
+    write(c.bold('Summary'));
+    write(`  outcome        ${colorOutcome(c, execution, outcome)}`);
+    if (execution.status !== 'SUCCEEDED') write(`  why            ${execution.cause ?? ''}`);
+    write(`  path           ${pathOf(execution).join(' > ')}`);
+    for (const child of world.engine.executions.filter((e) => e.parentArn === execution.arn)) {
+      write(`  rollback path  ${pathOf(child).join(' > ')}`);
+    }
+    write(`  flags          ${Object.entries(flags).map(([k, v]) => `${k}=${v}`).join('  ')}`);
+    write(
+      `  api            ${after ? `provider ${String(after.body.provider)}, health ${after.status}, maintenance ${String(after.body.maintenance)}` : 'not answering'}`,
+    );
+    write(`  lock           ${lock ? `HELD by ${lock.owner} (${lock.status})` : 'released'}`);
+    for (const n of world.engine.notifications.filter((n) => n.executionArn === execution.arn)) {
+      write(`  notification   ${n.subject}`);
+    }
+    write(`  total          ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    writeFileSync(
+      join(dir, 'report.json'),
+      `${JSON.stringify(
+        {
+          procedure,
+          outcome,
+          flags,
+          lock: lock ?? null,
+          executions: world.engine.executions,
+          notifications: world.engine.notifications,
+          logs: world.logs.entries,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    return { execution, outcome, flags, apiProvider: after?.body.provider as string | undefined, lock, dir };
+  } finally {
+    await world.close();
+  }
+}
+
+/** The outcome a procedure reported (its notice), else its execution status. */
+export function outcomeOf(execution: ExecutionRecord, notifications: readonly Notification[]): string {
+  const output = execution.output as { outcome?: string } | undefined;
+  if (output?.outcome) return output.outcome;
+  const notice = notifications.filter((n) => n.executionArn === execution.arn).at(-1);
+  return notice?.attributes.outcome ?? execution.status.toLowerCase();
+}
+
+function pathOf(execution: ExecutionRecord): string[] {
+  return execution.steps.filter((s) => s.type !== 'Choice' && s.type !== 'Pass').map((s) => s.state);
+}
+
+type Palette = Record<'bold' | 'dim' | 'green' | 'red' | 'yellow' | 'cyan', (s: string) => string>;
+function palette(on: boolean): Palette {
+  const wrap = (code: number) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
+  return { bold: wrap(1), dim: wrap(2), green: wrap(32), red: wrap(31), yellow: wrap(33), cyan: wrap(36) };
+}
+
+function colorOutcome(c: Palette, execution: ExecutionRecord, outcome: string): string {
+  const text = `${outcome}  (${execution.status}${execution.error ? `: ${execution.error}` : ''})`;
+  if (execution.status === 'SUCCEEDED') return c.green(text);
+  return outcome === 'rolled-back' ? c.yellow(text) : c.red(text);
+}
+
+function depthOf(world: World | undefined, execution: ExecutionRecord): number {
+  let depth = 0;
+  let parent = execution.parentArn;
+  while (parent && world) {
+    depth += 1;
+    parent = world.engine.executions.find((e) => e.arn === parent)?.parentArn;
+  }
+  return depth;
+}
+
+function printEvent(write: (l: string) => void, c: Palette, execution: ExecutionRecord, event: EventLog, world?: World) {
+  const indent = '  '.repeat(depthOf(world, execution) + 1);
+  if (event.type === 'ExecutionStarted') {
+    const label = execution.procedure === 'lock-janitor' ? 'lock janitor (execution status change)' : execution.procedure;
+    write(`${indent.slice(2)}${c.cyan(label)} ${c.dim(execution.name)}`);
+    return;
+  }
+  if (!('state' in event)) return;
+  const { name, type } = event.state;
+  if (type === 'Choice' || type === 'Pass') return;
+  const step = [...execution.steps].reverse().find((s) => s.state === name);
+  const ms = step?.durationMs !== undefined ? c.dim(`${String(step.durationMs).padStart(6)} ms`) : '';
+  if (event.type === 'StateExited' && step?.outcome === 'succeeded') {
+    if (type === 'Fail') write(`${indent}${c.red('x')} ${name}`);
+    else write(`${indent}${c.green('+')} ${name.padEnd(34)} ${ms}`);
+  } else if (event.type === 'StateRetried') {
+    write(`${indent}${c.yellow('~')} ${name.padEnd(34)} retry`);
+  } else if (event.type === 'StateCaught') {
+    write(`${indent}${c.red('x')} ${name.padEnd(34)} ${ms}  ${c.red(step?.error ?? '')} -> caught`);
+  } else if (event.type === 'StateFailed' && type === 'Fail') {
+    write(`${indent}${c.red('x')} ${name}  ${c.red(event.Error)}`);
+  }
+}
+
+export { procedureNames };

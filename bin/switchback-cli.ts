@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { Command, Option } from 'commander';
-import { startExecution, showStatus, unlock } from '../cli/aws';
+import { showStatus, startExecution, unlock } from '../cli/aws';
 import { rehearse } from '../local/rehearse';
 
 const program = new Command()
@@ -16,32 +16,44 @@ program
   .option('--input <json>', 'execution input (JSON); a sensible default otherwise')
   .option('--dir <path>', 'folder for the run state (default: .rehearsal/<timestamp>)')
   .option('--no-color', 'plain output')
-  .action(async (procedure: string, opts: { failAt?: string; input?: string; dir?: string; color: boolean }) => {
-    const result = await rehearse({
-      procedure,
-      failAt: opts.failAt,
-      input: opts.input === undefined ? undefined : parseJson(opts.input, '--input'),
-      dir: opts.dir,
-      color: opts.color && process.stdout.isTTY === true,
-      write: (line) => process.stdout.write(`${line}\n`),
-    });
-    const expected =
-      result.execution.status === 'SUCCEEDED' || (opts.failAt !== undefined && result.outcome === 'rolled-back');
-    process.exitCode = expected ? 0 : 1;
-  });
+  .action(
+    async (procedure: string, opts: { failAt?: string; input?: string; dir?: string; color: boolean }) => {
+      const result = await rehearse({
+        procedure,
+        failAt: opts.failAt,
+        input: opts.input === undefined ? undefined : parseJson(opts.input, '--input'),
+        dir: opts.dir,
+        color: opts.color && process.stdout.isTTY === true,
+        write: (line) => process.stdout.write(`${line}\n`),
+      });
+      const expected =
+        result.execution.status === 'SUCCEEDED' ||
+        (opts.failAt !== undefined && result.outcome === 'rolled-back');
+      process.exitCode = expected ? 0 : 1;
+    },
+  );
 
 const envOption = new Option('--env <name>', 'environment (stage) name').makeOptionMandatory();
 
 program
   .command('start')
-  .description('Start a procedure on AWS (the state machine ARN is read from /switchback/<env>/procedures/<name>)')
+  .description(
+    'Start a procedure on AWS (the state machine ARN is read from /switchback/<env>/procedures/<name>)',
+  )
   .argument('<procedure>', 'e.g. provider-cutover, provider-rollback')
   .addOption(envOption)
   .requiredOption('--input <json>', 'execution input (JSON), e.g. \'{"reason":"..."}\'')
   .option('--name <name>', 'execution name (idempotency: the same name cannot start twice)')
   .option('--wait', 'wait until the execution ends and print its outcome')
   .action(async (procedure: string, opts: { env: string; input: string; name?: string; wait?: boolean }) => {
-    process.exitCode = await startExecution({ procedure, env: opts.env, input: parseJson(opts.input, '--input'), name: opts.name, wait: opts.wait ?? false, write: console.log });
+    process.exitCode = await startExecution({
+      procedure,
+      env: opts.env,
+      input: parseJson(opts.input, '--input'),
+      name: opts.name,
+      wait: opts.wait ?? false,
+      write: console.log,
+    });
   });
 
 program

@@ -26,7 +26,8 @@ export function defaultClients(): AwsClients {
 async function parameter(ssm: SSMClient, name: string): Promise<string> {
   const out = await ssm.send(new GetParameterCommand({ Name: name }));
   const value = out.Parameter?.Value;
-  if (!value) throw new Error(`Parameter ${name} is empty: is the Switchback stack deployed for this environment?`);
+  if (!value)
+    throw new Error(`Parameter ${name} is empty: is the Switchback stack deployed for this environment?`);
   return value;
 }
 
@@ -46,7 +47,11 @@ export async function startExecution(o: StartOptions): Promise<number> {
   const { ssm, sfn } = o.clients ?? defaultClients();
   const stateMachineArn = await parameter(ssm, discovery(o.env).procedure(o.procedure));
   const started = await sfn.send(
-    new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(o.input), ...(o.name ? { name: o.name } : {}) }),
+    new StartExecutionCommand({
+      stateMachineArn,
+      input: JSON.stringify(o.input),
+      ...(o.name ? { name: o.name } : {}),
+    }),
   );
   const executionArn = started.executionArn ?? '';
   o.write(`started ${executionArn}`);
@@ -75,9 +80,12 @@ export async function showStatus(o: StatusOptions): Promise<number> {
   const found = new Map<string, { value: string; version: number }>();
   let NextToken: string | undefined;
   do {
-    const out = await ssm.send(new GetParametersByPathCommand({ Path: d.prefix, Recursive: true, NextToken }));
+    const out = await ssm.send(
+      new GetParametersByPathCommand({ Path: d.prefix, Recursive: true, NextToken }),
+    );
     for (const p of out.Parameters ?? []) {
-      if (p.Name && p.Value !== undefined && p.Type === 'String') found.set(p.Name, { value: p.Value, version: p.Version ?? 0 });
+      if (p.Name && p.Value !== undefined && p.Type === 'String')
+        found.set(p.Name, { value: p.Value, version: p.Version ?? 0 });
     }
     NextToken = out.NextToken;
   } while (NextToken);
@@ -91,9 +99,14 @@ export async function showStatus(o: StatusOptions): Promise<number> {
     o.write('  lock                 unknown (no lock-table parameter)');
     return 1;
   }
-  const lock = await dynamodb.send(new GetItemCommand({ TableName: table, Key: { pk: { S: o.env } }, ConsistentRead: true }));
+  const lock = await dynamodb.send(
+    new GetItemCommand({ TableName: table, Key: { pk: { S: o.env } }, ConsistentRead: true }),
+  );
   if (!lock.Item) o.write('  lock                 free');
-  else o.write(`  lock                 ${lock.Item.status?.S} by ${lock.Item.owner?.S} (${lock.Item.procedure?.S})`);
+  else
+    o.write(
+      `  lock                 ${lock.Item.status?.S} by ${lock.Item.owner?.S} (${lock.Item.procedure?.S})`,
+    );
   return 0;
 }
 

@@ -1,15 +1,16 @@
 import './polyfills';
 import { randomUUID } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { STEP_NAMES, STEPS, type StepName, functionPlaceholder } from '../functions';
+import { functionPlaceholder, STEP_NAMES, STEPS, type StepName } from '../functions';
 import { InjectedFailureError } from '../functions/shared/errors';
 import { type Deps, invokeStep } from '../functions/shared/step';
-import { procedureNames, readDefinitionText, substitute, taskStates } from './definitions';
 import type { LocalDynamo } from './adapters/lock-table';
 import type { RecordingLog } from './adapters/recording-log';
+import { procedureNames, readDefinitionText, substitute, taskStates } from './definitions';
 
 /** One entry of the local engine's execution event log (the library does not export the type). */
-export type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+export type EventLog =
+  ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
 
 const REGION = 'local-1';
 const ACCOUNT = '000000000000';
@@ -119,8 +120,11 @@ export class LocalEngine {
   /** Starts an execution; `done` settles when it ends (it never rejects). */
   start(procedure: string, input: unknown, opts: { name?: string; parentArn?: string } = {}) {
     const definition = this.definitions.get(procedure);
-    if (!definition) throw new Error(`Unknown procedure "${procedure}"; known: ${[...this.definitions.keys()].join(', ')}`);
-    const name = opts.name ?? `${procedure}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
+    if (!definition)
+      throw new Error(`Unknown procedure "${procedure}"; known: ${[...this.definitions.keys()].join(', ')}`);
+    const name =
+      opts.name ??
+      `${procedure}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
     const arn = `arn:aws:states:${REGION}:${ACCOUNT}:execution:switchback-${this.options.environment}-${procedure}:${name}`;
     const record: ExecutionRecord = {
       procedure,
@@ -151,7 +155,9 @@ export class LocalEngine {
 
     const waitTimeOverrides: Record<string, number> = {};
     if (this.options.waitOverrideMs !== undefined) {
-      for (const [name, state] of Object.entries((definition as { States: Record<string, { Type: string }> }).States)) {
+      for (const [name, state] of Object.entries(
+        (definition as { States: Record<string, { Type: string }> }).States,
+      )) {
         if (state.Type === 'Wait') waitTimeOverrides[name] = this.options.waitOverrideMs;
       }
     }
@@ -226,7 +232,12 @@ export class LocalEngine {
     const last = [...record.steps].reverse().find((s) => s.state === event.state.name);
     switch (event.type) {
       case 'StateEntered':
-        record.steps.push({ state: event.state.name, type: event.state.type, startedAt: event.timestamp, retries: 0 });
+        record.steps.push({
+          state: event.state.name,
+          type: event.state.type,
+          startedAt: event.timestamp,
+          retries: 0,
+        });
         break;
       case 'StateExited':
         if (last) {
@@ -268,7 +279,8 @@ export class LocalEngine {
     }
     const dynamo = /^arn:aws:states:::dynamodb:(putItem|getItem|deleteItem|updateItem)$/.exec(resource);
     if (dynamo) return (input) => this.options.dynamo.integration(dynamo[1] as string, input);
-    if (resource === 'arn:aws:states:::sns:publish') return (input, execution) => this.publish(input, execution);
+    if (resource === 'arn:aws:states:::sns:publish')
+      return (input, execution) => this.publish(input, execution);
     if (resource === 'arn:aws:states:::states:startExecution.sync:2') {
       return (input, execution) => this.startChild(input, execution);
     }
@@ -279,16 +291,21 @@ export class LocalEngine {
     const p = input as {
       TopicArn: string;
       Subject?: string;
-      Message: string;
+      Message: unknown;
       MessageAttributes?: Record<string, { StringValue: string }>;
     };
-    if (p.TopicArn !== this.substitutions.NotificationTopicArn) throw new Error(`SNS.NotFoundException: ${p.TopicArn}`);
-    if ((p.Subject ?? '').length > 100) throw Object.assign(new Error('Subject too long'), { name: 'SNS.InvalidParameterException' });
+    if (p.TopicArn !== this.substitutions.NotificationTopicArn)
+      throw new Error(`SNS.NotFoundException: ${p.TopicArn}`);
+    if ((p.Subject ?? '').length > 100)
+      throw Object.assign(new Error('Subject too long'), { name: 'SNS.InvalidParameterException' });
     this.notifications.push({
       topicArn: p.TopicArn,
       subject: p.Subject ?? '',
-      message: p.Message,
-      attributes: Object.fromEntries(Object.entries(p.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue])),
+      // Step Functions serialises a JSON Message to a string, as SNS requires.
+      message: typeof p.Message === 'string' ? p.Message : JSON.stringify(p.Message),
+      attributes: Object.fromEntries(
+        Object.entries(p.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue]),
+      ),
       executionArn: execution.arn,
     });
     return { MessageId: randomUUID() };
@@ -296,12 +313,22 @@ export class LocalEngine {
 
   private async startChild(input: unknown, parent: ExecutionRecord) {
     const p = input as { StateMachineArn: string; Input: unknown; Name?: string };
-    const procedure = procedureNames().find((n) => stateMachineArn(this.options.environment, n) === p.StateMachineArn);
-    if (!procedure) throw Object.assign(new Error(`State machine ${p.StateMachineArn} does not exist`), { name: 'StepFunctions.StateMachineDoesNotExistException' });
+    const procedure = procedureNames().find(
+      (n) => stateMachineArn(this.options.environment, n) === p.StateMachineArn,
+    );
+    if (!procedure)
+      throw Object.assign(new Error(`State machine ${p.StateMachineArn} does not exist`), {
+        name: 'StepFunctions.StateMachineDoesNotExistException',
+      });
     const child = await this.run(procedure, p.Input, { name: p.Name, parentArn: parent.arn });
     if (child.status !== 'SUCCEEDED') {
       const failure = new Error(
-        JSON.stringify({ ExecutionArn: child.arn, Status: child.status, Error: child.error, Cause: child.cause }),
+        JSON.stringify({
+          ExecutionArn: child.arn,
+          Status: child.status,
+          Error: child.error,
+          Cause: child.cause,
+        }),
       );
       failure.name = 'States.TaskFailed';
       throw failure;

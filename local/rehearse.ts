@@ -26,7 +26,10 @@ export interface RehearsalResult {
 }
 
 const DEFAULT_INPUT: Record<string, unknown> = {
-  'provider-cutover': { reason: 'Rehearsal: switch the memory provider to the mem0 sidecar', requestedBy: 'rehearsal' },
+  'provider-cutover': {
+    reason: 'Rehearsal: switch the memory provider to the mem0 sidecar',
+    requestedBy: 'rehearsal',
+  },
   'provider-rollback': { reason: 'Rehearsal: put the native provider back', requestedBy: 'rehearsal' },
 };
 /** What must have happened before a procedure makes sense (a rollback needs a cutover to undo). */
@@ -44,11 +47,14 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     throw new Error(`Cannot rehearse "${procedure}"; choose one of: ${REHEARSABLE.join(', ')}`);
   }
   const c = palette(options.color ?? false);
-  const dir = options.dir ?? join(process.cwd(), '.rehearsal', new Date().toISOString().replace(/[:.]/g, '-'));
+  const dir =
+    options.dir ?? join(process.cwd(), '.rehearsal', new Date().toISOString().replace(/[:.]/g, '-'));
   mkdirSync(dir, { recursive: true });
   const started = Date.now();
   write(c.bold(`Switchback rehearsal: ${procedure}`));
-  write(`  starting the reference memory stack (API + mem0-style sidecar), DynamoDB lock table and SSM parameters...`);
+  write(
+    `  starting the reference memory stack (API + mem0-style sidecar), DynamoDB lock table and SSM parameters...`,
+  );
 
   const world = await World.start({
     dir,
@@ -68,7 +74,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       write('');
       write(c.dim(`setup: ${setup}`));
       const prior = await world.engine.run(setup, DEFAULT_INPUT[setup]);
-      if (prior.status !== 'SUCCEEDED') throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
+      if (prior.status !== 'SUCCEEDED')
+        throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
     }
 
     write('');
@@ -86,7 +93,11 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     for (const child of world.engine.executions.filter((e) => e.parentArn === execution.arn)) {
       write(`  rollback path  ${pathOf(child).join(' > ')}`);
     }
-    write(`  flags          ${Object.entries(flags).map(([k, v]) => `${k}=${v}`).join('  ')}`);
+    write(
+      `  flags          ${Object.entries(flags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('  ')}`,
+    );
     write(
       `  api            ${after ? `provider ${String(after.body.provider)}, health ${after.status}, maintenance ${String(after.body.maintenance)}` : 'not answering'}`,
     );
@@ -151,10 +162,17 @@ function depthOf(world: World | undefined, execution: ExecutionRecord): number {
   return depth;
 }
 
-function printEvent(write: (l: string) => void, c: Palette, execution: ExecutionRecord, event: EventLog, world?: World) {
+function printEvent(
+  write: (l: string) => void,
+  c: Palette,
+  execution: ExecutionRecord,
+  event: EventLog,
+  world?: World,
+) {
   const indent = '  '.repeat(depthOf(world, execution) + 1);
   if (event.type === 'ExecutionStarted') {
-    const label = execution.procedure === 'lock-janitor' ? 'lock janitor (execution status change)' : execution.procedure;
+    const label =
+      execution.procedure === 'lock-janitor' ? 'lock janitor (execution status change)' : execution.procedure;
     write(`${indent.slice(2)}${c.cyan(label)} ${c.dim(execution.name)}`);
     return;
   }

@@ -19,7 +19,10 @@ export interface WorldOptions {
   /** The sidecar's API key (a secret: it must never show up in any output). Random by default. */
   readonly sidecarApiKey?: string;
   readonly timing?: Partial<RuntimeConfig['timing']>;
-  readonly engine?: Pick<EngineOptions, 'faults' | 'hooks' | 'onEvent' | 'waitOverrideMs' | 'retryIntervalMs'>;
+  readonly engine?: Pick<
+    EngineOptions,
+    'faults' | 'hooks' | 'onEvent' | 'waitOverrideMs' | 'retryIntervalMs'
+  >;
 }
 
 /**
@@ -124,7 +127,18 @@ export class World {
       retryIntervalMs: 0,
       ...options.engine,
     });
-    const world = new World(dir, config, parameters, blobs, services, dynamo, logs, engine, lockTable, sidecarApiKeyParameter);
+    const world = new World(
+      dir,
+      config,
+      parameters,
+      blobs,
+      services,
+      dynamo,
+      logs,
+      engine,
+      lockTable,
+      sidecarApiKeyParameter,
+    );
     try {
       await services.start('sidecar');
       await services.start('api');

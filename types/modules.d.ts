@@ -9,6 +9,7 @@ declare module 'asl-validator' {
 
 declare module 'dynalite' {
   import type { Server } from 'node:http';
+
   interface DynaliteOptions {
     path?: string;
     createTableMs?: number;

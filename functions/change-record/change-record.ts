@@ -128,7 +128,10 @@ async function plan(input: z.infer<typeof Plan>, deps: Deps): Promise<RollbackPl
       expectProvider: 'native',
     };
   }
-  const restore = Object.entries(record.previous).map(([name, snap]) => ({ name: name as FlagName, value: snap.value }));
+  const restore = Object.entries(record.previous).map(([name, snap]) => ({
+    name: name as FlagName,
+    value: snap.value,
+  }));
   return {
     changeId: record.changeId,
     source: 'change-record',
@@ -173,7 +176,10 @@ async function close(input: z.infer<typeof Close>, { blobs, config, clock }: Dep
   const updated: ChangeRecord = {
     ...record,
     status: input.status,
-    events: [...record.events, { at: clock.now().toISOString(), status: input.status, executionId: input.executionId }],
+    events: [
+      ...record.events,
+      { at: clock.now().toISOString(), status: input.status, executionId: input.executionId },
+    ],
   };
   await writeRecord(blobs, key, updated);
   return updated;

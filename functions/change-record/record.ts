@@ -67,7 +67,11 @@ export async function latestRecord(
   return latest;
 }
 
-export async function requireRecord(blobs: BlobStore, prefix: string, changeId: string): Promise<ChangeRecord> {
+export async function requireRecord(
+  blobs: BlobStore,
+  prefix: string,
+  changeId: string,
+): Promise<ChangeRecord> {
   const record = await readRecord(blobs, recordKey(prefix, changeId));
   if (!record) throw new ChangeRecordNotFoundError(`No change record "${changeId}" under ${prefix}`);
   return record;

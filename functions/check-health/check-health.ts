@@ -44,7 +44,9 @@ export const checkHealth = defineStep({
     const body = HealthBody.safeParse(res.body);
     if (res.status !== 200 || !body.success || body.data.status !== 'ok') {
       const seen = body.success ? `status "${body.data.status}"` : 'no health document';
-      throw new HealthCheckFailedError(`${input.target} at ${url} is not healthy: HTTP ${res.status}, ${seen}`);
+      throw new HealthCheckFailedError(
+        `${input.target} at ${url} is not healthy: HTTP ${res.status}, ${seen}`,
+      );
     }
     const provider = body.data.provider ?? null;
     if (input.expectProvider && provider !== input.expectProvider) {

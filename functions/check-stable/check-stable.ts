@@ -32,7 +32,9 @@ export const checkStable = defineStep({
     const state = await services.describe(input.service);
     const deployment = state.deployments.find((d) => d.id === input.deploymentId);
     if (!deployment) {
-      throw new DeploymentFailedError(`${input.service}: deployment ${input.deploymentId} is gone (replaced?)`);
+      throw new DeploymentFailedError(
+        `${input.service}: deployment ${input.deploymentId} is gone (replaced?)`,
+      );
     }
     if (deployment.rolloutState === 'FAILED') {
       throw new DeploymentFailedError(`${input.service}: deployment ${input.deploymentId} rollout FAILED`);

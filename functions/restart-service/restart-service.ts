@@ -15,7 +15,10 @@ export const restartService = defineStep({
   name: 'restart-service',
   input: Input,
   async run(input, { services, log, clock }) {
-    const { deploymentId, taskDefinition } = await services.redeploy(input.service, input.taskDefinition ?? undefined);
+    const { deploymentId, taskDefinition } = await services.redeploy(
+      input.service,
+      input.taskDefinition ?? undefined,
+    );
     log.info('service redeploying', { service: input.service, deploymentId, taskDefinition });
     return { service: input.service, deploymentId, taskDefinition, startedAt: clock.now().toISOString() };
   },

@@ -23,7 +23,8 @@ export function isFlagName(name: string): name is FlagName {
 }
 
 export function assertFlagName(name: string): FlagName {
-  if (!isFlagName(name)) throw new UnknownFlagError(`Unknown flag "${name}"; known flags: ${FLAG_NAMES.join(', ')}`);
+  if (!isFlagName(name))
+    throw new UnknownFlagError(`Unknown flag "${name}"; known flags: ${FLAG_NAMES.join(', ')}`);
   return name;
 }
 

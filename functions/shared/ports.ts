@@ -44,7 +44,10 @@ export interface ServiceState {
 export interface ServiceController {
   describe(service: ServiceKey): Promise<ServiceState>;
   /** Starts a new deployment (ECS: UpdateService with forceNewDeployment) and returns its id. */
-  redeploy(service: ServiceKey, taskDefinition?: string): Promise<{ deploymentId: string; taskDefinition: string }>;
+  redeploy(
+    service: ServiceKey,
+    taskDefinition?: string,
+  ): Promise<{ deploymentId: string; taskDefinition: string }>;
 }
 
 export interface BlobStore {

@@ -30,7 +30,11 @@ export function defineStep<S extends z.ZodType, R>(step: Step<S, R>): Step<S, R>
   return step;
 }
 
-export async function invokeStep<S extends z.ZodType, R>(step: Step<S, R>, raw: unknown, deps: Deps): Promise<R> {
+export async function invokeStep<S extends z.ZodType, R>(
+  step: Step<S, R>,
+  raw: unknown,
+  deps: Deps,
+): Promise<R> {
   const input = parseOrThrow(step.input, raw, InvalidInputError, `input for step ${step.name}`);
   return step.run(input, deps);
 }

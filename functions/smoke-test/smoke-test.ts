@@ -68,12 +68,19 @@ export const smokeTest = defineStep({
     const recall = await call(`${routes.recall}?q=${encodeURIComponent(marker)}&k=5`, {});
     const recalled = RecallBody.safeParse(recall.body);
     if (recall.status !== 200 || !recalled.success) return fail(`recall answered HTTP ${recall.status}`);
-    if (!recalled.data.results.some((r) => r.text === marker)) fail('the marker just written was not recalled');
+    if (!recalled.data.results.some((r) => r.text === marker))
+      fail('the marker just written was not recalled');
 
     const provider = recalled.data.provider ?? null;
     if (input.expectProvider && provider !== input.expectProvider) {
       fail(`recall was served by provider "${provider ?? 'none'}", expected "${input.expectProvider}"`);
     }
-    return { target: input.target, marker, recalled: true, provider, latencyMs: write.latencyMs + recall.latencyMs };
+    return {
+      target: input.target,
+      marker,
+      recalled: true,
+      provider,
+      latencyMs: write.latencyMs + recall.latencyMs,
+    };
   },
 });

@@ -38,7 +38,8 @@ export const ProviderRollbackInput = z.strictObject({
 const STARTED_BY_KEY = 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID';
 
 function withoutStartedBy(input: unknown): unknown {
-  if (typeof input !== 'object' || input === null || Array.isArray(input) || !(STARTED_BY_KEY in input)) return input;
+  if (typeof input !== 'object' || input === null || Array.isArray(input) || !(STARTED_BY_KEY in input))
+    return input;
   const { [STARTED_BY_KEY]: _parent, ...rest } = input as Record<string, unknown>;
   return rest;
 }
@@ -85,7 +86,12 @@ export const validateInput = defineStep({
       marker: `switchback-smoke-${event.executionName}`,
     };
     if (event.procedure === 'provider-cutover') {
-      const input = parseOrThrow(ProviderCutoverInput, event.input, InvalidInputError, 'provider-cutover input');
+      const input = parseOrThrow(
+        ProviderCutoverInput,
+        event.input,
+        InvalidInputError,
+        'provider-cutover input',
+      );
       return {
         ...base,
         reason: input.reason,
@@ -97,7 +103,12 @@ export const validateInput = defineStep({
         lock: { owner: event.executionId, inherited: false },
       };
     }
-    const input = parseOrThrow(ProviderRollbackInput, withoutStartedBy(event.input), InvalidInputError, 'provider-rollback input');
+    const input = parseOrThrow(
+      ProviderRollbackInput,
+      withoutStartedBy(event.input),
+      InvalidInputError,
+      'provider-rollback input',
+    );
     return {
       ...base,
       reason: input.reason,
@@ -110,7 +121,10 @@ export const validateInput = defineStep({
         error: input.trigger?.error ?? null,
         cause: input.trigger?.cause ?? null,
       },
-      lock: { owner: input.parentExecutionId ?? event.executionId, inherited: input.parentExecutionId !== undefined },
+      lock: {
+        owner: input.parentExecutionId ?? event.executionId,
+        inherited: input.parentExecutionId !== undefined,
+      },
     };
   },
 });

@@ -43,7 +43,8 @@ export class DirBlobStore implements BlobStore {
   }
 
   private pathOf(key: string): string {
-    if (key.split('/').some((part) => part === '..' || part === '')) throw new Error(`Unsafe blob key "${key}"`);
+    if (key.split('/').some((part) => part === '..' || part === ''))
+      throw new Error(`Unsafe blob key "${key}"`);
     return join(this.root, ...key.split('/'));
   }
 }

@@ -30,7 +30,7 @@ export class FileParameterStore implements FlagStore {
   async get(name: FlagName): Promise<FlagValue> {
     const full = flagParameterName(this.prefix, name);
     const p = this.read().parameters[full];
-    if (!p || p.type !== 'String') throw new FlagNotFoundError(`Flag parameter ${full} does not exist`);
+    if (p?.type !== 'String') throw new FlagNotFoundError(`Flag parameter ${full} does not exist`);
     return { value: p.value, version: p.version };
   }
 
@@ -42,7 +42,8 @@ export class FileParameterStore implements FlagStore {
   /** SecretStore: a SecureString by full parameter name. */
   async getSecure(parameterName: string): Promise<string> {
     const p = this.read().parameters[parameterName];
-    if (!p || p.type !== 'SecureString') throw new FlagNotFoundError(`Secret parameter ${parameterName} does not exist`);
+    if (p?.type !== 'SecureString')
+      throw new FlagNotFoundError(`Secret parameter ${parameterName} does not exist`);
     return p.value;
   }
 

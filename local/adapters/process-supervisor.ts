@@ -71,7 +71,12 @@ export class ProcessSupervisor implements ServiceController {
           },
         ]
       : [];
-    return { taskDefinition: m.taskDefinition, desiredCount: m.wanted ? 1 : 0, runningCount: running, deployments };
+    return {
+      taskDefinition: m.taskDefinition,
+      desiredCount: m.wanted ? 1 : 0,
+      runningCount: running,
+      deployments,
+    };
   }
 
   async redeploy(service: ServiceKey, taskDefinition?: string) {
@@ -98,7 +103,9 @@ export class ProcessSupervisor implements ServiceController {
       if (d?.id === deploymentId && d.rolloutState === 'COMPLETED') return;
       await sleep(25);
     }
-    throw new Error(`${service} did not become healthy within ${timeoutMs} ms (see ${this.get(service).spec.logFile})`);
+    throw new Error(
+      `${service} did not become healthy within ${timeoutMs} ms (see ${this.get(service).spec.logFile})`,
+    );
   }
 
   /** Stops a service and keeps it down (a test taking the sidecar away). */

@@ -88,7 +88,9 @@ async function main(): Promise<void> {
     console.error(JSON.stringify({ msg: 'sidecar unreachable at start; refusing to serve', httpBase }));
     process.exit(1);
   }
-  server.listen(port, '127.0.0.1', () => console.log(JSON.stringify({ msg: 'api listening', port, provider })));
+  server.listen(port, '127.0.0.1', () =>
+    console.log(JSON.stringify({ msg: 'api listening', port, provider })),
+  );
 }
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 void main();

@@ -22,7 +22,8 @@ function authorized(header: string | undefined): boolean {
 const server = createServer(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://sidecar');
   try {
-    if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', memories: store.size });
+    if (req.method === 'GET' && url.pathname === '/health')
+      return send(res, 200, { status: 'ok', memories: store.size });
     if (!authorized(req.headers.authorization)) return send(res, 401, { error: 'unauthorized' });
     if (req.method === 'POST' && url.pathname === '/remember') {
       const text = textOf(await readJson(req));

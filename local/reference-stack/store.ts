@@ -46,5 +46,8 @@ export class MemoryFile {
 }
 
 function tokens(text: string): string[] {
-  return text.toLowerCase().split(/[^a-z0-9-]+/).filter(Boolean);
+  return text
+    .toLowerCase()
+    .split(/[^a-z0-9-]+/)
+    .filter(Boolean);
 }

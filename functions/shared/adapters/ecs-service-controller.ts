@@ -19,12 +19,16 @@ export class EcsServiceController implements ServiceController {
     );
     const svc = out.services?.[0];
     if (!svc || svc.status === 'INACTIVE' || !svc.taskDefinition) {
-      throw new ServiceNotFoundError(`ECS service ${this.names[service]} not found in cluster ${this.cluster}`);
+      throw new ServiceNotFoundError(
+        `ECS service ${this.names[service]} not found in cluster ${this.cluster}`,
+      );
     }
     const deployments: Deployment[] = (svc.deployments ?? []).map((d) => ({
       id: d.id ?? 'unknown',
       status: (STATUSES.has(d.status ?? '') ? d.status : 'ACTIVE') as Deployment['status'],
-      rolloutState: (ROLLOUTS.has(d.rolloutState ?? '') ? d.rolloutState : 'IN_PROGRESS') as Deployment['rolloutState'],
+      rolloutState: (ROLLOUTS.has(d.rolloutState ?? '')
+        ? d.rolloutState
+        : 'IN_PROGRESS') as Deployment['rolloutState'],
       desiredCount: d.desiredCount ?? 0,
       runningCount: d.runningCount ?? 0,
       taskDefinition: d.taskDefinition ?? svc.taskDefinition ?? 'unknown',

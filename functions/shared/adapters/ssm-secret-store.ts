@@ -14,7 +14,8 @@ export class SsmSecretStore implements SecretStore {
 
   async get(parameterName: string): Promise<string> {
     const value = await this.provider.get(parameterName, { decrypt: true, maxAge: this.maxAgeSeconds });
-    if (typeof value !== 'string' || value.length === 0) throw new Error(`Secret parameter ${parameterName} is empty`);
+    if (typeof value !== 'string' || value.length === 0)
+      throw new Error(`Secret parameter ${parameterName} is empty`);
     return value;
   }
 }

@@ -1,0 +1,266 @@
+import { join } from 'node:path';
+import { type Duration, Stack } from 'aws-cdk-lib';
+import { type ISecurityGroup, type ISubnet, SecurityGroup, Subnet, Vpc } from 'aws-cdk-lib/aws-ec2';
+import {
+  type IGrantable,
+  type IPrincipal,
+  PolicyStatement,
+  Role,
+  ServicePrincipal,
+} from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { StepName } from '../functions/index';
+import { RUNTIME_CONFIG_ENV, type RuntimeConfig } from '../functions/shared/config';
+import type { FlagName } from '../functions/shared/flags';
+import type { BackupBucket } from './backup-bucket';
+import type { StageConfig } from './config';
+import { BUNDLING_DEFAULTS, FUNCTION_DEFAULTS } from './defaults';
+import type { FlagAccess, Flags } from './flags';
+import { acknowledge, acknowledgeWildcardResource, STAR_ONLY_REASONS } from './nag';
+
+const REPO_ROOT = join(__dirname, '..');
+
+/** Environment variables the house function owns; a caller setting one of them is refused. */
+export const RESERVED_ENVIRONMENT = [
+  RUNTIME_CONFIG_ENV,
+  'POWERTOOLS_SERVICE_NAME',
+  'POWERTOOLS_LOG_LEVEL',
+] as const;
+
+export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+export interface HouseFunctionProps {
+  /** The step: its handler is `functions/<step>/handler.ts`. */
+  readonly step: StepName;
+  /** What the step reads from `SWITCHBACK_CONFIG` (names and URLs only; never secret values). */
+  readonly runtimeConfig: RuntimeConfig;
+  /** Retention of the function's own log group. */
+  readonly logRetention: RetentionDays;
+  /**
+   * Maximum run time. Keep it below the `TimeoutSeconds` of every Task that invokes the step
+   * (the Procedure construct checks this at synth).
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+  /** @default 256 */
+  readonly memorySize?: number;
+  /**
+   * Extra environment variables, merged with the house ones. Setting a reserved name
+   * (`RESERVED_ENVIRONMENT`) is an error rather than a silent overwrite.
+   * @default - none
+   */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** @default 'INFO' */
+  readonly logLevel?: PowertoolsLogLevel;
+  /**
+   * Place the function in these subnets and security groups (steps that call private endpoints).
+   * Adds the ENI permissions Lambda needs to the role.
+   * @default - not in a VPC
+   */
+  readonly network?: StageConfig['network'];
+  /** @default - `Switchback step <step> (<environment>)` */
+  readonly description?: string;
+}
+
+/**
+ * The one way Switchback builds a step Lambda: Node.js 24 on arm64, explicit timeout and memory,
+ * X-Ray tracing, its own log group with retention, local esbuild bundling, and its own role with
+ * no managed policy. Permissions come only from the `bind*` methods, each of which checks the
+ * resource against the step's runtime configuration and grants exactly what the step's code calls.
+ */
+export class HouseFunction extends Construct implements IGrantable {
+  public readonly step: StepName;
+  public readonly function: NodejsFunction;
+  public readonly role: Role;
+  public readonly logGroup: LogGroup;
+  public readonly timeout: Duration;
+  public readonly runtimeConfig: RuntimeConfig;
+  public readonly grantPrincipal: IPrincipal;
+
+  constructor(scope: Construct, id: string, props: HouseFunctionProps) {
+    super(scope, id);
+    const clash = Object.keys(props.environment ?? {}).filter((k) =>
+      (RESERVED_ENVIRONMENT as readonly string[]).includes(k),
+    );
+    if (clash.length)
+      throw new Error(`HouseFunction ${props.step}: environment sets reserved ${clash.join(', ')}`);
+
+    this.step = props.step;
+    this.runtimeConfig = props.runtimeConfig;
+    this.timeout = props.timeout ?? FUNCTION_DEFAULTS.timeout;
+
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Switchback step ${props.step} (${props.runtimeConfig.environment})`,
+    });
+    this.grantPrincipal = this.role;
+
+    this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
+    this.logGroup.grantWrite(this.role);
+
+    const network = props.network ? this.placement(props.network) : undefined;
+
+    this.function = new NodejsFunction(this, 'Function', {
+      ...FUNCTION_DEFAULTS,
+      description: props.description ?? `Switchback step ${props.step} (${props.runtimeConfig.environment})`,
+      entry: join(REPO_ROOT, 'functions', props.step, 'handler.ts'),
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      memorySize: props.memorySize ?? FUNCTION_DEFAULTS.memorySize,
+      timeout: this.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      bundling: { ...BUNDLING_DEFAULTS, externalModules: [...BUNDLING_DEFAULTS.externalModules] },
+      environment: {
+        ...props.environment,
+        [RUNTIME_CONFIG_ENV]: Stack.of(this).toJsonString(props.runtimeConfig),
+        POWERTOOLS_SERVICE_NAME: 'switchback',
+        POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+      },
+      ...(network ?? {}),
+    });
+
+    acknowledge(
+      this.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      props.network ? `${STAR_ONLY_REASONS.xray} ${STAR_ONLY_REASONS.vpcEni}` : STAR_ONLY_REASONS.xray,
+    );
+  }
+
+  /** ARN to invoke (unqualified: the latest code). */
+  get functionArn(): string {
+    return this.function.functionArn;
+  }
+
+  /**
+   * Lets the step read (or read and write) the named flags. The flags must live under the prefix
+   * the step's runtime config names, or the grant would not match what the code reads.
+   */
+  bindFlags(flags: Flags, names: readonly FlagName[], access: FlagAccess): this {
+    if (flags.prefix !== this.runtimeConfig.flagPrefix) {
+      throw new Error(
+        `HouseFunction ${this.step}: flags under ${flags.prefix} but the step reads ${this.runtimeConfig.flagPrefix}`,
+      );
+    }
+    flags.grant(this, names, access);
+    return this;
+  }
+
+  /**
+   * Lets the step call ECS on one service of the configured cluster: `describe` grants
+   * `ecs:DescribeServices`, `update` grants `ecs:UpdateService`, both on that service's ARN only.
+   */
+  bindService(
+    service: keyof RuntimeConfig['services'] & ('api' | 'sidecar'),
+    access: 'describe' | 'update',
+  ): this {
+    const { cluster } = this.runtimeConfig.services;
+    const name = this.runtimeConfig.services[service];
+    const arn = Stack.of(this).formatArn({
+      service: 'ecs',
+      resource: 'service',
+      resourceName: `${cluster}/${name}`,
+    });
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [access === 'update' ? 'ecs:UpdateService' : 'ecs:DescribeServices'],
+        resources: [arn],
+      }),
+    );
+    return this;
+  }
+
+  /**
+   * Lets the step read and write change records: `s3:GetObject`/`s3:PutObject` on
+   * `<bucket>/<prefix>/*`, `s3:ListBucket` on the bucket only for keys under the prefix, and the
+   * bucket key's `kms:GenerateDataKey`/`kms:Decrypt` only through S3.
+   */
+  bindChangeRecords(backups: BackupBucket, prefix: string): this {
+    const expected = this.runtimeConfig.changeRecords.prefix;
+    if (prefix !== expected) {
+      throw new Error(
+        `HouseFunction ${this.step}: change records under ${prefix} but the step uses ${expected}`,
+      );
+    }
+    const { bucket, encryptionKey } = backups;
+    const objects = bucket.arnForObjects(`${prefix}/*`);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [objects] }),
+    );
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${prefix}/*`] } },
+      }),
+    );
+    if (encryptionKey) this.grantKeyVia(encryptionKey, 's3', ['kms:GenerateDataKey', 'kms:Decrypt']);
+    acknowledgeWildcardResource(
+      this.role,
+      objects,
+      `Change records are one object per change id, created at run time: the grant is limited to keys under ${prefix}/.`,
+    );
+    return this;
+  }
+
+  /**
+   * Lets the step read one SecureString parameter (`ssm:GetParameter` on its ARN). A parameter
+   * encrypted with the AWS managed `aws/ssm` key needs no KMS grant; pass `key` if it uses a
+   * customer managed key.
+   */
+  bindSecretParameter(parameterName: string, key?: IKey): this {
+    if (parameterName !== this.runtimeConfig.secrets.sidecarApiKeyParameter) {
+      throw new Error(
+        `HouseFunction ${this.step}: ${parameterName} is not a secret parameter in the step's config`,
+      );
+    }
+    const arn = Stack.of(this).formatArn({
+      service: 'ssm',
+      resource: 'parameter',
+      resourceName: parameterName.replace(/^\//, ''),
+    });
+    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['ssm:GetParameter'], resources: [arn] }));
+    if (key) this.grantKeyVia(key, 'ssm', ['kms:Decrypt']);
+    return this;
+  }
+
+  private grantKeyVia(key: IKey, service: 's3' | 'ssm', actions: string[]) {
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions,
+        resources: [key.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `${service}.${Stack.of(this).region}.amazonaws.com` },
+        },
+      }),
+    );
+  }
+
+  private placement(network: NonNullable<StageConfig['network']>) {
+    const vpc = Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: network.vpcId,
+      availabilityZones: network.availabilityZones,
+    });
+    const subnets: ISubnet[] = network.subnetIds.map((id) => Subnet.fromSubnetId(this, `Subnet-${id}`, id));
+    const securityGroups: ISecurityGroup[] = network.securityGroupIds.map((id) =>
+      SecurityGroup.fromSecurityGroupId(this, `SecurityGroup-${id}`, id, { mutable: false }),
+    );
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeSubnets',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        resources: ['*'],
+      }),
+    );
+    return { vpc, vpcSubnets: { subnets }, securityGroups };
+  }
+}

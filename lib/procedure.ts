@@ -1,0 +1,333 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, type Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import { DefinitionBody, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { PROCEDURE_ALARM_DEFAULTS, STATE_MACHINE_LOGGING, STATE_MACHINE_TRACING } from './defaults';
+import type { HouseFunction } from './house-function';
+import { acknowledge, acknowledgeWildcardResource, STAR_ONLY_REASONS } from './nag';
+
+/** Folder of the ASL files, resolved from this file (never the working directory). */
+export const STATEMACHINES_DIR = join(__dirname, '..', 'statemachines');
+
+/** What a `${Placeholder}` in an ASL file stands for. Each kind substitutes one attribute. */
+export type ProcedureBinding =
+  /** Substitutes the function ARN; a Task with it as Resource gets `lambda:InvokeFunction`. */
+  | { readonly function: HouseFunction }
+  /** Substitutes the table name; DynamoDB Tasks naming it get exactly their actions on it. */
+  | { readonly table: ITable }
+  /** Substitutes the topic ARN; `sns:publish` Tasks naming it get `sns:Publish` (and its key). */
+  | { readonly topic: ITopic }
+  /** Substitutes the state machine ARN; `states:startExecution` Tasks naming it may start it. */
+  | { readonly stateMachine: StateMachine }
+  /** Substitutes a literal string (environment name and the like); grants nothing. */
+  | { readonly value: string };
+
+export interface ProcedureProps {
+  /** The procedure, by its file name: `statemachines/<name>.asl.json`. */
+  readonly name: string;
+  /** One binding per placeholder in the definition, no more and no fewer. */
+  readonly bindings: Readonly<Record<string, ProcedureBinding>>;
+  /** Retention of the state machine's log group. */
+  readonly logRetention: RetentionDays;
+  /** Where the failed / timed-out / aborted alarms notify. */
+  readonly alarmTopic: ITopic;
+  /**
+   * Read the definition from this file instead.
+   * @default - `statemachines/<name>.asl.json`
+   */
+  readonly definitionPath?: string;
+}
+
+interface AslState {
+  readonly Type?: string;
+  readonly Resource?: unknown;
+  readonly Parameters?: Record<string, unknown>;
+  readonly TimeoutSeconds?: unknown;
+  readonly Branches?: readonly { readonly States?: Record<string, AslState> }[];
+  readonly ItemProcessor?: { readonly States?: Record<string, AslState> };
+  readonly Iterator?: { readonly States?: Record<string, AslState> };
+}
+
+const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
+const DYNAMODB = /^arn:aws:states:::dynamodb:(putItem|getItem|deleteItem|updateItem)$/;
+const START_EXECUTION = /^arn:aws:states:::states:startExecution(\.sync(:2)?)?$/;
+const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
+
+/**
+ * One Step Functions procedure loaded from its ASL file. The construct reads the definition,
+ * checks that every `${Placeholder}` has exactly one typed binding, and **derives the execution
+ * role's permissions from the Task states**: nothing is granted that no Task uses, and a Task it
+ * cannot account for (an unknown integration, a dynamic table or topic) fails the synth.
+ *
+ * The state machine logs all events without execution data, is X-Ray traced, and has alarms on
+ * failed, timed-out and aborted executions that notify `alarmTopic`.
+ */
+export class Procedure extends Construct {
+  public readonly name: string;
+  public readonly stateMachine: StateMachine;
+  public readonly logGroup: LogGroup;
+  public readonly alarms: readonly Alarm[];
+
+  /** The definition text of a procedure. */
+  static definition(name: string, path = join(STATEMACHINES_DIR, `${name}.asl.json`)): string {
+    return readFileSync(path, 'utf8');
+  }
+
+  /** The placeholders a definition uses, sorted, each once. */
+  static placeholders(definition: string): string[] {
+    return [...new Set([...definition.matchAll(PLACEHOLDER)].map((m) => m[1] as string))].sort();
+  }
+
+  constructor(scope: Construct, id: string, props: ProcedureProps) {
+    super(scope, id);
+    this.name = props.name;
+    const text = Procedure.definition(props.name, props.definitionPath);
+    let definition: { States?: Record<string, AslState> };
+    try {
+      definition = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`Procedure ${props.name}: the definition is not valid JSON`, { cause: err });
+    }
+
+    const used = Procedure.placeholders(text);
+    const bound = Object.keys(props.bindings).sort();
+    const unbound = used.filter((p) => !bound.includes(p));
+    const unused = bound.filter((b) => !used.includes(b));
+    if (unbound.length) {
+      throw new Error(
+        `Procedure ${props.name}: no binding for placeholder(s) ${unbound.map((p) => `\${${p}}`).join(', ')}`,
+      );
+    }
+    if (unused.length) {
+      throw new Error(`Procedure ${props.name}: binding(s) ${unused.join(', ')} not used by the definition`);
+    }
+
+    const grants = new GrantCollector(props.name, props.bindings);
+    walkTasks(definition.States ?? {}, (stateName, state) => grants.task(stateName, state));
+
+    this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      definitionBody: DefinitionBody.fromString(text),
+      definitionSubstitutions: substitutions(props.bindings),
+      logs: { destination: this.logGroup, ...STATE_MACHINE_LOGGING },
+      tracingEnabled: STATE_MACHINE_TRACING,
+    });
+    for (const statement of grants.statements(this)) this.stateMachine.addToRolePolicy(statement);
+
+    acknowledge(
+      this.stateMachine.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      `${STAR_ONLY_REASONS.logDelivery} ${STAR_ONLY_REASONS.xray}`,
+    );
+    for (const arn of grants.executionArns) {
+      acknowledgeWildcardResource(
+        this.stateMachine.role,
+        arn,
+        'startExecution.sync:2 must describe and stop the child execution it started; execution names are chosen at run time, so the grant covers executions of that one state machine only.',
+      );
+    }
+
+    const sm = this.stateMachine;
+    const metrics: [string, Metric][] = [
+      ['Failed', sm.metricFailed()],
+      ['TimedOut', sm.metricTimedOut()],
+      ['Aborted', sm.metricAborted()],
+    ];
+    this.alarms = metrics.map(([what, metric]) => {
+      const alarm = new Alarm(this, `${what}Alarm`, {
+        metric: metric.with({ statistic: 'Sum', period: PROCEDURE_ALARM_DEFAULTS.period }),
+        threshold: PROCEDURE_ALARM_DEFAULTS.threshold,
+        evaluationPeriods: PROCEDURE_ALARM_DEFAULTS.evaluationPeriods,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        alarmDescription: `Switchback ${props.name}: an execution ${what.toLowerCase()}. Check the execution history, the notification it sent and the lock.`,
+      });
+      alarm.addAlarmAction(new SnsAction(props.alarmTopic));
+      return alarm;
+    });
+  }
+}
+
+function substitutions(bindings: Readonly<Record<string, ProcedureBinding>>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(bindings).map(([name, b]) => {
+      if ('function' in b) return [name, b.function.functionArn];
+      if ('table' in b) return [name, b.table.tableName];
+      if ('topic' in b) return [name, b.topic.topicArn];
+      if ('stateMachine' in b) return [name, b.stateMachine.stateMachineArn];
+      return [name, b.value];
+    }),
+  );
+}
+
+/** Visits every Task, including those inside Parallel branches and Map processors. */
+function walkTasks(states: Record<string, AslState>, visit: (name: string, state: AslState) => void): void {
+  for (const [name, state] of Object.entries(states)) {
+    if (state.Type === 'Task') visit(name, state);
+    for (const branch of state.Branches ?? []) walkTasks(branch.States ?? {}, visit);
+    if (state.ItemProcessor?.States) walkTasks(state.ItemProcessor.States, visit);
+    if (state.Iterator?.States) walkTasks(state.Iterator.States, visit);
+  }
+}
+
+/** Accumulates the permissions the Task states need, per resource. */
+class GrantCollector {
+  private readonly functions = new Map<string, HouseFunction>();
+  private readonly tables = new Map<string, { table: ITable; actions: Set<string> }>();
+  private readonly topics = new Map<string, ITopic>();
+  private readonly machines = new Map<string, { machine: StateMachine; sync: boolean }>();
+  /** Execution ARNs (with the run-time name wildcard) granted for `.sync` starts. */
+  public readonly executionArns: string[] = [];
+
+  constructor(
+    private readonly procedure: string,
+    private readonly bindings: Readonly<Record<string, ProcedureBinding>>,
+  ) {}
+
+  task(state: string, task: AslState): void {
+    const resource = task.Resource;
+    if (typeof resource !== 'string') throw this.error(state, 'has no literal Resource');
+    const direct = /^\$\{([A-Za-z0-9_]+)\}$/.exec(resource);
+    if (direct) {
+      const fn = this.bound(state, direct[1] as string, 'function', resource);
+      const limit = task.TimeoutSeconds;
+      if (typeof limit === 'number' && fn.timeout.toSeconds() >= limit) {
+        throw this.error(
+          state,
+          `has TimeoutSeconds ${limit} but ${fn.step} may run ${fn.timeout.toSeconds()} s; lower the function timeout`,
+        );
+      }
+      this.functions.set(fn.step, fn);
+      return;
+    }
+    const ddb = DYNAMODB.exec(resource);
+    if (ddb) {
+      const table = this.bound(state, this.placeholderParam(state, task, 'TableName'), 'table', resource);
+      const action = `dynamodb:${(ddb[1] as string).charAt(0).toUpperCase()}${(ddb[1] as string).slice(1)}`;
+      const key = table.node.path;
+      const entry = this.tables.get(key) ?? { table, actions: new Set<string>() };
+      entry.actions.add(action);
+      this.tables.set(key, entry);
+      return;
+    }
+    if (resource === SNS_PUBLISH) {
+      const topic = this.bound(state, this.placeholderParam(state, task, 'TopicArn'), 'topic', resource);
+      this.topics.set(topic.node.path, topic);
+      return;
+    }
+    const start = START_EXECUTION.exec(resource);
+    if (start) {
+      const machine = this.bound(
+        state,
+        this.placeholderParam(state, task, 'StateMachineArn'),
+        'stateMachine',
+        resource,
+      );
+      const prior = this.machines.get(machine.node.path);
+      this.machines.set(machine.node.path, { machine, sync: Boolean(start[1]) || Boolean(prior?.sync) });
+      return;
+    }
+    throw this.error(
+      state,
+      `uses ${resource}, which Procedure cannot grant; add it to lib/procedure.ts first`,
+    );
+  }
+
+  statements(scope: Construct): PolicyStatement[] {
+    const stack = Stack.of(scope);
+    const out: PolicyStatement[] = [];
+    if (this.functions.size) {
+      out.push(
+        new PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: [...this.functions.values()].map((f) => f.functionArn),
+        }),
+      );
+    }
+    for (const { table, actions } of this.tables.values()) {
+      out.push(new PolicyStatement({ actions: [...actions].sort(), resources: [table.tableArn] }));
+    }
+    for (const topic of this.topics.values()) {
+      out.push(new PolicyStatement({ actions: ['sns:Publish'], resources: [topic.topicArn] }));
+      if (topic.masterKey) {
+        out.push(
+          new PolicyStatement({
+            actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+            resources: [topic.masterKey.keyArn],
+          }),
+        );
+      }
+    }
+    for (const { machine, sync } of this.machines.values()) {
+      out.push(
+        new PolicyStatement({ actions: ['states:StartExecution'], resources: [machine.stateMachineArn] }),
+      );
+      if (!sync) continue;
+      const executions = stack.formatArn({
+        service: 'states',
+        resource: 'execution',
+        resourceName: `${machine.stateMachineName}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+      this.executionArns.push(executions);
+      out.push(
+        new PolicyStatement({
+          actions: ['states:DescribeExecution', 'states:StopExecution'],
+          resources: [executions],
+        }),
+      );
+      out.push(
+        new PolicyStatement({
+          actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+          resources: [
+            stack.formatArn({
+              service: 'events',
+              resource: 'rule',
+              resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule',
+            }),
+          ],
+        }),
+      );
+    }
+    return out;
+  }
+
+  private placeholderParam(state: string, task: AslState, param: string): string {
+    const value = task.Parameters?.[param];
+    const m = typeof value === 'string' ? /^\$\{([A-Za-z0-9_]+)\}$/.exec(value) : null;
+    if (!m)
+      throw this.error(
+        state,
+        `must set Parameters.${param} to a single \${Placeholder} so its grant can be derived`,
+      );
+    return m[1] as string;
+  }
+
+  private bound(state: string, placeholder: string, kind: 'function', resource: string): HouseFunction;
+  private bound(state: string, placeholder: string, kind: 'table', resource: string): ITable;
+  private bound(state: string, placeholder: string, kind: 'topic', resource: string): ITopic;
+  private bound(state: string, placeholder: string, kind: 'stateMachine', resource: string): StateMachine;
+  private bound(state: string, placeholder: string, kind: string, resource: string): unknown {
+    const binding = this.bindings[placeholder] as Record<string, unknown> | undefined;
+    if (!binding) throw this.error(state, `uses \${${placeholder}}, which has no binding`);
+    if (!(kind in binding)) {
+      const actual = Object.keys(binding)[0];
+      throw this.error(
+        state,
+        `needs \${${placeholder}} bound to a ${kind} for ${resource}, but it is bound to a ${actual}`,
+      );
+    }
+    return binding[kind];
+  }
+
+  private error(state: string, message: string): Error {
+    return new Error(`Procedure ${this.procedure}: state "${state}" ${message}`);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Recovery-time benchmark on the reference memory stack, side by side in one run:
+ *   - baseline: what the hand-run runbook does (flip the flag, restart the API, poll /health);
+ *   - the same rollback as a Switchback procedure (with and without preflight);
+ *   - a cutover, and a cutover that fails at verification and rolls itself back.
+ * Waits between stability polls are shortened to the same 50 ms for every row, so the numbers
+ * compare orchestration cost; on AWS the poll interval (stage timing) adds to every row alike.
+ *
+ *   npm run bench -- [--runs N]
+ */
+import '../local/polyfills';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { World } from '../local/world';
+
+const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 7;
+const POLL_MS = 50;
+
+interface Row {
+  name: string;
+  samples: number[];
+}
+
+function stats(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
+  return { median: at(0.5), p95: at(0.95), min: s[0] as number };
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'switchback-bench-'));
+  const world = await World.start({ dir, engine: { waitOverrideMs: POLL_MS } });
+  const baseline: Row = { name: 'baseline: flag + restart + /health (hand-run runbook)', samples: [] };
+  const emergency: Row = { name: 'provider-rollback, emergency (no preflight)', samples: [] };
+  const preflighted: Row = { name: 'provider-rollback, with preflight', samples: [] };
+  const forward: Row = { name: 'provider-cutover (native -> http, verified)', samples: [] };
+  const automatic: Row = { name: 'provider-cutover failing at verify -> automatic rollback', samples: [] };
+  const rows = [baseline, emergency, preflighted, forward, automatic];
+  const expectStatus = (status: string, wanted: string, what: string) => {
+    if (status !== wanted) throw new Error(`${what} ended ${status}, expected ${wanted}`);
+  };
+  const cutover = async () => {
+    const r = await world.engine.run('provider-cutover', { reason: 'bench cutover' });
+    expectStatus(r.status, 'SUCCEEDED', 'cutover');
+  };
+  try {
+    for (let i = 0; i < runs; i++) {
+      await cutover();
+      baseline.samples.push(
+        await timed(async () => {
+          await world.parameters.put('memory/provider', 'native');
+          const { deploymentId } = await world.services.redeploy('api');
+          for (;;) {
+            await new Promise((r) => setTimeout(r, POLL_MS));
+            const d = (await world.services.describe('api')).deployments[0];
+            if (d?.id === deploymentId && d.rolloutState === 'COMPLETED') break;
+          }
+          const health = await world.apiHealth();
+          if (health.body.provider !== 'native') throw new Error('baseline did not reach native');
+        }),
+      );
+
+      await cutover();
+      emergency.samples.push(
+        await timed(async () => {
+          const r = await world.engine.run('provider-rollback', { reason: 'bench', emergency: true });
+          expectStatus(r.status, 'SUCCEEDED', 'emergency rollback');
+        }),
+      );
+
+      await cutover();
+      preflighted.samples.push(
+        await timed(async () => {
+          const r = await world.engine.run('provider-rollback', { reason: 'bench' });
+          expectStatus(r.status, 'SUCCEEDED', 'rollback');
+        }),
+      );
+
+      forward.samples.push(await timed(cutover));
+      const r = await world.engine.run('provider-rollback', { reason: 'reset' });
+      expectStatus(r.status, 'SUCCEEDED', 'reset');
+    }
+  } finally {
+    await world.close();
+  }
+
+  // The failing cutover needs its own world (the fault is part of the engine's configuration).
+  const dir2 = mkdtempSync(join(tmpdir(), 'switchback-bench-'));
+  const faulty = await World.start({
+    dir: dir2,
+    engine: {
+      waitOverrideMs: POLL_MS,
+      faults: [{ procedure: 'provider-cutover', state: 'VerifyMemoryThroughApi' }],
+    },
+  });
+  try {
+    for (let i = 0; i < runs; i++) {
+      automatic.samples.push(
+        await timed(async () => {
+          const r = await faulty.engine.run('provider-cutover', { reason: 'bench failing cutover' });
+          expectStatus(r.status, 'FAILED', 'failing cutover');
+          if (r.error !== 'CutoverRolledBackError') throw new Error(`failing cutover ended ${r.error}`);
+        }),
+      );
+    }
+  } finally {
+    await faulty.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir2, { recursive: true, force: true });
+  }
+
+  const rss = process.resourceUsage().maxRSS / 1024;
+  console.log(
+    `\nSwitchback provider procedures, ${runs} runs each, stability poll ${POLL_MS} ms, node ${process.version}\n`,
+  );
+  console.log('| procedure | median ms | p95 ms | min ms |');
+  console.log('|---|---:|---:|---:|');
+  for (const row of rows) {
+    const s = stats(row.samples);
+    console.log(`| ${row.name} | ${s.median.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.min.toFixed(0)} |`);
+  }
+  console.log(`\npeak resident memory of the orchestrating process: ${rss.toFixed(0)} MB`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -9,6 +9,6 @@ export default defineConfig({
     expect: { requireAssertions: true },
     // Scenario files start real processes and servers: keep parallelism modest on 2 cores.
     maxWorkers: 2,
-    env: { AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1', POWERTOOLS_DEV: 'false' },
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', POWERTOOLS_DEV: 'false' },
   },
 });

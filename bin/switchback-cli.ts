@@ -3,6 +3,9 @@ import { Command, Option } from 'commander';
 import { showStatus, startExecution, unlock } from '../cli/aws';
 import { rehearse } from '../local/rehearse';
 
+// The CLI and the rehearsal may run on Node.js 20; the deployed functions run on Node.js 24.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const program = new Command()
   .name('switchback')
   .description('Run, rehearse and inspect Switchback cutover and rollback procedures')

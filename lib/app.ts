@@ -22,6 +22,11 @@ export interface BuildAppOptions {
    * @default true
    */
   readonly nag?: boolean;
+  /**
+   * Run CDK's built-in CloudFormation template validation at synth (cfn-guard rules; ~3 s).
+   * @default true
+   */
+  readonly cfnValidation?: boolean;
 }
 
 export interface SwitchbackApp {
@@ -46,6 +51,7 @@ export function buildApp(
 ): SwitchbackApp {
   const app = new App({
     ...(options.outdir ? { outdir: options.outdir } : {}),
+    builtinCloudFormationValidation: options.cfnValidation ?? true,
     context: {
       ...FEATURE_FLAGS,
       ...context,

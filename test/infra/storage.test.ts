@@ -1,0 +1,236 @@
+import { Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FLAG_NAMES } from '../../functions/shared/flags';
+import { BackupBucket } from '../../lib/backup-bucket';
+import { Flags } from '../../lib/flags';
+import type { SwitchbackStack } from '../../lib/switchback-stack';
+import { resourceOf, scratchApp, stage, synthApp } from './support';
+
+const synth = synthApp([
+  stage({
+    backups: { noncurrentVersionDays: 30, abortIncompleteUploadDays: 5 },
+    notifications: { emails: ['oncall@example.com', 'lead@example.com'] },
+    logRetentionDays: 14,
+  }),
+]);
+afterAll(() => synth.cleanup());
+const stack = synth.stacks[0] as SwitchbackStack;
+const template = Template.fromStack(stack);
+const ref = (v: string) => stack.resolve(v);
+
+/** The TLS-only deny every bucket policy must carry, for a bucket. */
+const tlsOnly = (bucketArn: string) => ({
+  Action: 's3:*',
+  Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+  Effect: 'Deny',
+  Principal: { AWS: '*' },
+  Resource: [ref(bucketArn), ref(`${bucketArn}/*`)],
+});
+
+function bucketPolicy(bucket: Bucket) {
+  const policy = bucket.policy;
+  if (!policy) throw new Error(`${bucket.node.path} has no policy`);
+  return resourceOf(template, stack, policy).Properties.PolicyDocument as {
+    Statement: Record<string, unknown>[];
+  };
+}
+
+describe('backup bucket', () => {
+  const bucket = stack.backups.bucket as Bucket;
+  const r = resourceOf(template, stack, bucket);
+
+  it('is versioned, SSE-KMS with its rotating customer key and a bucket key, never public, ACLs off', () => {
+    expect(r.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(r.Properties.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [
+        {
+          BucketKeyEnabled: true,
+          ServerSideEncryptionByDefault: {
+            SSEAlgorithm: 'aws:kms',
+            KMSMasterKeyID: ref(stack.backups.encryptionKey?.keyArn ?? ''),
+          },
+        },
+      ],
+    });
+    expect(r.Properties.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(r.Properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+    const key = resourceOf(template, stack, stack.backups.encryptionKey as never);
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe('Retain');
+  });
+
+  it('is retained when the stack is deleted or the bucket replaced', () => {
+    expect(r.DeletionPolicy).toBe('Retain');
+    expect(r.UpdateReplacePolicy).toBe('Retain');
+  });
+
+  it('expires noncurrent versions and aborts multipart uploads after the stage settings', () => {
+    expect(r.Properties.LifecycleConfiguration).toEqual({
+      Rules: [
+        {
+          Id: 'expire-noncurrent-versions',
+          Status: 'Enabled',
+          NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 5 },
+        },
+      ],
+    });
+  });
+
+  it('denies every request without TLS (and below TLS 1.2)', () => {
+    const statements = bucketPolicy(bucket).Statement;
+    expect(statements).toContainEqual(tlsOnly(bucket.bucketArn));
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+    );
+    expect(statements.filter((s) => s.Effect === 'Allow')).toEqual([]);
+  });
+
+  it('sends server access logs to a separate, private, TLS-only, SSE-S3, retained log bucket', () => {
+    const logs = stack.backups.accessLogBucket as Bucket;
+    expect(r.Properties.LoggingConfiguration).toEqual({
+      DestinationBucketName: ref(logs.bucketName),
+      LogFilePrefix: 'backup-bucket/',
+    });
+    const l = resourceOf(template, stack, logs);
+    expect(l.Properties.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    });
+    expect(l.Properties.PublicAccessBlockConfiguration).toMatchObject({
+      BlockPublicPolicy: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(l.DeletionPolicy).toBe('Retain');
+    const statements = bucketPolicy(logs).Statement;
+    expect(statements).toContainEqual(tlsOnly(logs.bucketArn));
+    // The one Allow: S3 log delivery from this account's backup bucket, into its prefix.
+    expect(statements.filter((s) => s.Effect === 'Allow')).toEqual([
+      {
+        Action: 's3:PutObject',
+        Effect: 'Allow',
+        Principal: { Service: 'logging.s3.amazonaws.com' },
+        Resource: ref(`${logs.bucketArn}/backup-bucket/*`),
+        Condition: {
+          ArnLike: { 'aws:SourceArn': ref(bucket.bucketArn) },
+          StringEquals: { 'aws:SourceAccount': ref(stack.account) },
+        },
+      },
+    ]);
+  });
+
+  it('takes an existing bucket without touching it, and refuses settings it cannot apply', () => {
+    const scratch = scratchApp();
+    const other = new Stack(scratch.app, 'Other');
+    const existing = new Bucket(other, 'Existing', { enforceSSL: true });
+    const backups = new BackupBucket(other, 'Backups', { existingBucket: existing });
+    expect(backups.bucket).toBe(existing);
+    expect(backups.accessLogBucket).toBeUndefined();
+    expect(
+      () => new BackupBucket(other, 'Bad', { existingBucket: existing, noncurrentVersionDays: 3 }),
+    ).toThrow('noncurrentVersionDays cannot be applied to an existingBucket');
+    scratch.cleanup();
+  });
+});
+
+describe('lock table', () => {
+  const t = resourceOf(template, stack, stack.lock.table);
+
+  it('is keyed by pk (string), on demand, with point-in-time recovery and encryption, retained', () => {
+    expect(t.Properties).toMatchObject({
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    expect(t.Properties.TableName).toBeUndefined();
+    expect(t.DeletionPolicy).toBe('Retain');
+  });
+});
+
+describe('notification topic', () => {
+  const topic = resourceOf(template, stack, stack.notifications.topic);
+
+  it('is encrypted with its own rotating key that CloudWatch alarms of this account may use', () => {
+    expect(topic.Properties.KmsMasterKeyId).toEqual(ref(stack.notifications.key.keyArn));
+    const key = resourceOf(template, stack, stack.notifications.key);
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    const statements = (key.Properties.KeyPolicy as { Statement: Record<string, unknown>[] }).Statement;
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Condition: expect.objectContaining({ StringEquals: { 'aws:SourceAccount': ref(stack.account) } }),
+      }),
+    );
+  });
+
+  it('accepts publishing over TLS only', () => {
+    const policies = Object.values(template.findResources('AWS::SNS::TopicPolicy'));
+    expect(policies).toHaveLength(1);
+    expect(policies[0]?.Properties.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 'sns:Publish',
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+    );
+  });
+
+  it('subscribes every configured email address', () => {
+    const subs = Object.values(template.findResources('AWS::SNS::Subscription')).map((s) => s.Properties);
+    expect(subs.map((s) => [s.Protocol, s.Endpoint]).sort()).toEqual([
+      ['email', 'lead@example.com'],
+      ['email', 'oncall@example.com'],
+    ]);
+    for (const s of subs) expect(s.TopicArn).toEqual(ref(stack.notifications.topic.topicArn));
+  });
+});
+
+describe('flags', () => {
+  it('creates one String parameter per flag under the stage prefix with the documented initial values', () => {
+    const expected: Record<string, string> = {
+      '/switchback/test/memory/provider': 'native',
+      '/switchback/test/memory/http-base': 'http://sidecar.test.internal:7070',
+      '/switchback/test/maintenance-mode': 'off',
+      '/switchback/test/automation/paused': 'false',
+    };
+    expect(Object.keys(expected)).toHaveLength(FLAG_NAMES.length);
+    for (const name of FLAG_NAMES) {
+      const p = resourceOf(template, stack, stack.flags.parameter(name)).Properties;
+      expect(p.Type).toBe('String');
+      expect(expected[p.Name as string]).toBe(p.Value);
+    }
+  });
+
+  it('refuses an initial value its schema rejects, and grants on no flag at all', () => {
+    const scratch = scratchApp();
+    const s = new Stack(scratch.app, 'F');
+    const initialValues = {
+      'memory/provider': 'native',
+      'memory/http-base': 'http://x:1',
+      'maintenance-mode': 'off',
+      'automation/paused': 'false',
+    } as const;
+    expect(
+      () =>
+        new Flags(s, 'Bad', {
+          prefix: '/p',
+          initialValues: { ...initialValues, 'maintenance-mode': 'maybe' },
+        }),
+    ).toThrow('Flag "maintenance-mode" has an invalid value');
+    const flags = new Flags(s, 'Ok', { prefix: '/q', initialValues });
+    expect(() =>
+      flags.grant(new Role(s, 'R', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') }), [], 'read'),
+    ).toThrow('name at least one flag');
+    scratch.cleanup();
+  });
+});

@@ -44,6 +44,14 @@ function withoutStartedBy(input: unknown): unknown {
   return rest;
 }
 
+/**
+ * Step Functions allows execution names (e.g. `rollback(drill)`, `cutover.2`) that the smoke test's
+ * marker pattern refuses; such a name must not fail a rollback at its verification step.
+ */
+function smokeMarker(executionName: string): string {
+  return `switchback-smoke-${executionName.replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 80)}`;
+}
+
 const Input = z.object({
   procedure: z.enum(['provider-cutover', 'provider-rollback']),
   executionId: z.string().min(1),
@@ -83,9 +91,16 @@ export const validateInput = defineStep({
         stabilityPollSeconds: config.timing.stabilityPollSeconds,
         stabilityMaxAttempts: config.timing.stabilityMaxAttempts,
       },
-      marker: `switchback-smoke-${event.executionName}`,
+      marker: smokeMarker(event.executionName),
     };
     if (event.procedure === 'provider-cutover') {
+      // The cutover's execution name is its change id: refuse it here, before the lock is taken.
+      parseOrThrow(
+        z.object({ executionName: ChangeId }),
+        { executionName: event.executionName },
+        InvalidInputError,
+        'provider-cutover execution name',
+      );
       const input = parseOrThrow(
         ProviderCutoverInput,
         event.input,

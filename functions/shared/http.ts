@@ -20,7 +20,15 @@ export interface HttpRequest {
 export async function requestJson(fetchFn: HttpFetch, url: string, req: HttpRequest): Promise<HttpResult> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (req.json !== undefined) headers['content-type'] = 'application/json';
-  if (req.bearer) headers.authorization = `Bearer ${req.bearer}`;
+  if (req.bearer) {
+    // fetch would reject such a value with an error that quotes it: refuse it here, unquoted.
+    const token = req.bearer.trim();
+    if (!/^[\x20-\x7e]+$/.test(token))
+      throw new Error(
+        `${req.method ?? 'GET'} ${url} failed: the bearer token holds characters an HTTP header cannot carry`,
+      );
+    headers.authorization = `Bearer ${token}`;
+  }
   const started = performance.now();
   let response: Response;
   try {

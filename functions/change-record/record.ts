@@ -62,7 +62,12 @@ export async function latestRecord(
   let latest: ChangeRecord | undefined;
   for (const key of keys) {
     const record = await readRecord(blobs, key);
-    if (record?.procedure === procedure && (!latest || record.openedAt > latest.openedAt)) latest = record;
+    // As instants: ISO strings of different precision ("…00Z", "…00.5Z") do not sort as text.
+    if (
+      record?.procedure === procedure &&
+      (!latest || Date.parse(record.openedAt) > Date.parse(latest.openedAt))
+    )
+      latest = record;
   }
   return latest;
 }

@@ -28,6 +28,7 @@ export const RESERVED_ENVIRONMENT = [
   RUNTIME_CONFIG_ENV,
   'POWERTOOLS_SERVICE_NAME',
   'POWERTOOLS_LOG_LEVEL',
+  'NODE_OPTIONS',
 ] as const;
 
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -119,6 +120,8 @@ export class HouseFunction extends Construct implements IGrantable {
         [RUNTIME_CONFIG_ENV]: Stack.of(this).toJsonString(props.runtimeConfig),
         POWERTOOLS_SERVICE_NAME: 'switchback',
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+        // The bundle ships a source map; without this flag stack traces point into minified code.
+        NODE_OPTIONS: '--enable-source-maps',
       },
       ...(network ?? {}),
     });

@@ -53,6 +53,7 @@ describe.each(stacks.map((s) => [s.stackName, s] as const))('step Lambdas of %s'
       expect(config).toEqual(toRuntimeConfig(parseStage(stageConfig), 'b'));
       expect(env.Variables.POWERTOOLS_SERVICE_NAME).toBe('switchback');
       expect(env.Variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+      expect(env.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
     }
   });
 });
@@ -91,7 +92,7 @@ describe('HouseFunction', () => {
     expect(fn.timeout.toSeconds()).toBe(12);
   });
 
-  it.each(['SWITCHBACK_CONFIG', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_LOG_LEVEL'])(
+  it.each(['SWITCHBACK_CONFIG', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_LOG_LEVEL', 'NODE_OPTIONS'])(
     'refuses a caller environment that sets %s',
     (name) => {
       expect(() => make({ environment: { [name]: 'x' } })).toThrow(`environment sets reserved ${name}`);

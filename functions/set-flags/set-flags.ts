@@ -19,7 +19,7 @@ export interface AppliedFlag {
 
 /**
  * Sets flags to the given values. Every name and value is validated before the first write, so a
- * bad change list changes nothing. Flags already at their value are left alone (idempotent).
+ * bad change list, or a flag parameter that does not exist, changes nothing. Flags already at their value are left alone (idempotent).
  */
 export const setFlags = defineStep({
   name: 'set-flags',
@@ -29,15 +29,17 @@ export const setFlags = defineStep({
       const name = assertFlagName(c.name);
       return { name, value: parseFlagValue(name, c.value) };
     });
+    // Read every current value before the first write: a missing parameter also changes nothing.
+    const current = await Promise.all(changes.map((c) => flags.get(c.name)));
     const applied: AppliedFlag[] = [];
-    for (const { name, value } of changes) {
-      const current = await flags.get(name);
-      if (current.value === value) {
-        applied.push({ name, value, version: current.version, changed: false });
+    for (const [i, { name, value }] of changes.entries()) {
+      const before = current[i] as (typeof current)[number];
+      if (before.value === value) {
+        applied.push({ name, value, version: before.version, changed: false });
         continue;
       }
       const next = await flags.put(name, value);
-      log.info('flag set', { flag: name, from: current.value, to: value, version: next.version });
+      log.info('flag set', { flag: name, from: before.value, to: value, version: next.version });
       applied.push({ name, value, version: next.version, changed: true });
     }
     return { flags: applied, changed: applied.filter((a) => a.changed).length };

@@ -1,5 +1,10 @@
 import 'aws-sdk-client-mock-vitest/extend';
-import { DescribeServicesCommand, ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import {
+  DescribeServicesCommand,
+  ECSClient,
+  ServiceNotFoundException,
+  UpdateServiceCommand,
+} from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EcsServiceController } from '../../functions/shared/adapters/ecs-service-controller';
@@ -145,6 +150,15 @@ describe('EcsServiceController.redeploy', () => {
       forceNewDeployment: true,
       taskDefinition: TD(7),
     });
+  });
+
+  it('turns ECS ServiceNotFoundException into ServiceNotFoundError naming the service', async () => {
+    ecs
+      .on(UpdateServiceCommand)
+      .rejects(new ServiceNotFoundException({ message: 'Service not found.', $metadata: {} }));
+    await expect(controller().redeploy('api')).rejects.toThrow(
+      new ServiceNotFoundError('ECS service memory-api not found in cluster memory-prod'),
+    );
   });
 
   it('throws ServiceNotFoundError when ECS reports no PRIMARY deployment', async () => {

@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { setFlags } from '../../functions/set-flags/set-flags';
-import { InvalidFlagValueError, InvalidInputError, UnknownFlagError } from '../../functions/shared/errors';
+import {
+  FlagNotFoundError,
+  InvalidFlagValueError,
+  InvalidInputError,
+  UnknownFlagError,
+} from '../../functions/shared/errors';
 import { invokeStep } from '../../functions/shared/step';
-import { fakeDeps, SEED_FLAGS } from '../support/fakes';
+import { fakeDeps, MemoryFlagStore, SEED_FLAGS } from '../support/fakes';
 
 describe('set-flags', () => {
   it('sets each flag, returning the new SSM versions', async () => {
@@ -51,6 +56,24 @@ describe('set-flags', () => {
     expect(result.changed).toBe(1);
     expect(result.flags[0]).toEqual({ name: 'memory/provider', value: 'native', version: 1, changed: false });
     expect(deps.flags.puts).toEqual([{ name: 'maintenance-mode', value: 'on', version: 2 }]);
+  });
+
+  it('writes nothing when a later flag parameter does not exist', async () => {
+    const deps = fakeDeps({ flags: new MemoryFlagStore({ 'memory/provider': 'native' }) });
+    await expect(
+      invokeStep(
+        setFlags,
+        {
+          changes: [
+            { name: 'memory/provider', value: 'http' },
+            { name: 'memory/http-base', value: 'https://mem0.internal:7070' },
+          ],
+        },
+        deps,
+      ),
+    ).rejects.toThrow(FlagNotFoundError);
+    expect(deps.flags.puts).toEqual([]);
+    expect((await deps.flags.get('memory/provider')).value).toBe('native');
   });
 
   it('is idempotent: a re-run changes nothing', async () => {

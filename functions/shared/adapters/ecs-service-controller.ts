@@ -1,4 +1,11 @@
-import { DescribeServicesCommand, type ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import {
+  ClusterNotFoundException,
+  DescribeServicesCommand,
+  type ECSClient,
+  type Service,
+  ServiceNotFoundException,
+  UpdateServiceCommand,
+} from '@aws-sdk/client-ecs';
 import { ServiceNotFoundError } from '../errors';
 import type { Deployment, ServiceController, ServiceKey, ServiceState } from '../ports';
 
@@ -42,14 +49,24 @@ export class EcsServiceController implements ServiceController {
   }
 
   async redeploy(service: ServiceKey, taskDefinition?: string) {
-    const out = await this.client.send(
-      new UpdateServiceCommand({
-        cluster: this.cluster,
-        service: this.names[service],
-        forceNewDeployment: true,
-        ...(taskDefinition ? { taskDefinition } : {}),
-      }),
-    );
+    let out: { service?: Service };
+    try {
+      out = await this.client.send(
+        new UpdateServiceCommand({
+          cluster: this.cluster,
+          service: this.names[service],
+          forceNewDeployment: true,
+          ...(taskDefinition ? { taskDefinition } : {}),
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ServiceNotFoundException || err instanceof ClusterNotFoundException) {
+        throw new ServiceNotFoundError(
+          `ECS service ${this.names[service]} not found in cluster ${this.cluster}`,
+        );
+      }
+      throw err;
+    }
     const primary = out.service?.deployments?.find((d) => d.status === 'PRIMARY');
     if (!primary?.id || !out.service?.taskDefinition) {
       throw new ServiceNotFoundError(`ECS did not report a new deployment for ${this.names[service]}`);

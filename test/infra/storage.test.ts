@@ -1,6 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FLAG_NAMES } from '../../functions/shared/flags';
@@ -62,7 +63,7 @@ describe('backup bucket', () => {
       RestrictPublicBuckets: true,
     });
     expect(r.Properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
-    const key = resourceOf(template, stack, stack.backups.encryptionKey as never);
+    const key = resourceOf(template, stack, stack.backups.encryptionKey as IKey);
     expect(key.Properties.EnableKeyRotation).toBe(true);
     expect(key.DeletionPolicy).toBe('Retain');
   });

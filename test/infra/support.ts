@@ -2,10 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, type CfnElement, type Stack, Token } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import type { CfnPolicy, IRole } from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
-import { expect } from 'vitest';
 import { type BuildAppOptions, buildApp, type SwitchbackApp } from '../../lib/app';
 import { flattenForNag } from '../../lib/nag';
 
@@ -59,15 +58,6 @@ export function scratchApp(): { app: App; cleanup: () => void } {
     context: { 'aws:cdk:bundling-stacks': [] },
   });
   return { app, cleanup: () => rmSync(outdir, { recursive: true, force: true }) };
-}
-
-/** Runs a CDK `Template` assertion as a vitest assertion (CDK's own do not count as one). */
-export function assertTemplate(check: () => void): void {
-  expect(check).not.toThrow();
-}
-
-export function templateOf(stack: Stack): Template {
-  return Template.fromStack(stack);
 }
 
 export interface FlatStatement {

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { describeIssues, type RuntimeConfig } from '../functions/shared/config';
 
 /** CloudWatch Logs retention periods CloudFormation accepts. */
-const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+const RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
 
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
@@ -13,10 +15,19 @@ const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 export const StageConfig = z.strictObject({
   /** Short environment name: part of every resource and parameter name, so stages never clash. */
   name: z.string().regex(/^[a-z][a-z0-9-]{1,23}$/, 'lowercase letters, digits and "-", 2-24 characters'),
-  account: z.string().regex(/^\d{12}$/, '12 digits').optional(),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1').optional(),
+  account: z
+    .string()
+    .regex(/^\d{12}$/, '12 digits')
+    .optional(),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1')
+    .optional(),
   /** SSM prefix of the flags. @default `/switchback/<name>` */
-  parameterPrefix: z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'an SSM path such as /switchback/prod').optional(),
+  parameterPrefix: z
+    .string()
+    .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'an SSM path such as /switchback/prod')
+    .optional(),
   services: z.strictObject({
     /** ECS cluster running the memory stack. */
     cluster: z.string().min(1),
@@ -92,7 +103,9 @@ export function parseStage(raw: unknown, where = 'stage'): StageConfig {
   const parsed = StageConfig.safeParse(raw);
   if (!parsed.success) {
     const name =
-      typeof raw === 'object' && raw !== null && 'name' in raw ? `"${String((raw as { name: unknown }).name)}"` : where;
+      typeof raw === 'object' && raw !== null && 'name' in raw
+        ? `"${String((raw as { name: unknown }).name)}"`
+        : where;
     throw new StageConfigError(`Invalid Switchback stage ${name}: ${describeIssues(parsed.error)}`);
   }
   return parsed.data;
@@ -107,7 +120,8 @@ export function parseStages(context: unknown): StageConfig[] {
   const stages = parsed.data.stages.map((s, i) => parseStage(s, `stages[${i}]`));
   const seen = new Set<string>();
   for (const s of stages) {
-    if (seen.has(s.name)) throw new StageConfigError(`Invalid Switchback stages: name "${s.name}" appears twice`);
+    if (seen.has(s.name))
+      throw new StageConfigError(`Invalid Switchback stages: name "${s.name}" appears twice`);
     seen.add(s.name);
   }
   return stages;

@@ -41,6 +41,11 @@ export function procedureParameterName(stage: Pick<StageConfig, 'name'>, procedu
   return `/switchback/${stage.name}/procedures/${procedure}`;
 }
 
+/** SSM parameter holding the lock table's name, read by `switchback status` and `switchback unlock`. */
+export function lockTableParameterName(stage: Pick<StageConfig, 'name'>): string {
+  return `/switchback/${stage.name}/lock-table`;
+}
+
 export interface SwitchbackStackProps extends StackProps {
   readonly stage: StageConfig;
 }
@@ -162,6 +167,11 @@ export class SwitchbackStack extends Stack {
         value: procedure.stateMachine.stateMachineArn,
       });
     }
+    new StringParameter(this, 'LockTableParameter', {
+      parameterName: lockTableParameterName(stage),
+      stringValue: this.lock.table.tableName,
+      description: `Switchback ${stage.name}: name of the execution lock table (read by the switchback CLI)`,
+    });
     new CfnOutput(this, 'NotificationTopicArn', { value: topic.topicArn });
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });
     new CfnOutput(this, 'LockTableName', { value: this.lock.table.tableName });

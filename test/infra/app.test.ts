@@ -54,7 +54,8 @@ describe('two stages in one app (cdk.json: staging and prod)', () => {
         .filter((r) => r.Type === 'AWS::SSM::Parameter')
         .map((r) => r.Properties?.Name as string),
     );
-    expect(names[0]).toHaveLength(7);
+    // 4 flags, 3 procedure ARNs and the lock table name.
+    expect(names[0]).toHaveLength(8);
     expect(names[0]?.every((n) => n.startsWith('/switchback/staging/'))).toBe(true);
     expect(names[1]?.every((n) => n.startsWith('/switchback/prod/'))).toBe(true);
     expect(new Set(names.flat()).size).toBe(names.flat().length);

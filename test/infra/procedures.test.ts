@@ -1,10 +1,16 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import type { Role } from 'aws-cdk-lib/aws-iam';
 import { afterAll, describe, expect, it } from 'vitest';
+import { discovery } from '../../cli/aws';
 import { functionPlaceholder, STEP_NAMES } from '../../functions';
 import { JANITOR_STATUSES } from '../../lib/execution-lock';
 import { Procedure } from '../../lib/procedure';
-import { PROCEDURES, type ProcedureName, type SwitchbackStack } from '../../lib/switchback-stack';
+import {
+  PROCEDURES,
+  type ProcedureName,
+  procedureParameterName,
+  type SwitchbackStack,
+} from '../../lib/switchback-stack';
 import { cdkJsonStages, flat, grantPairs, resourceOf, roleStatements, synthApp } from './support';
 
 const synth = synthApp(cdkJsonStages());
@@ -104,6 +110,23 @@ describe.each(PROCEDURES)('procedure %s', (name) => {
     });
     const values = Object.values(params).map((p) => p.Properties.Value);
     expect(values).toEqual([stack.resolve(procedure.stateMachine.stateMachineArn)]);
+  });
+});
+
+describe('CLI discovery', () => {
+  it('publishes the lock table name under /switchback/<env>/lock-table, where the CLI reads it', () => {
+    const params = template.findResources('AWS::SSM::Parameter', {
+      Properties: { Name: discovery('staging').lockTable },
+    });
+    expect(Object.values(params).map((p) => p.Properties.Value)).toEqual([
+      stack.resolve(stack.lock.table.tableName),
+    ]);
+  });
+
+  it('procedure ARNs are where the CLI looks for them', () => {
+    for (const name of PROCEDURES) {
+      expect(procedureParameterName({ name: 'staging' }, name)).toBe(discovery('staging').procedure(name));
+    }
   });
 });
 

@@ -56,6 +56,20 @@ export interface Fault {
   readonly state: string;
 }
 
+/**
+ * A Task resource the engine can run: how an AWS service integration is emulated locally.
+ * The built-in ones cover Lambda (the steps), DynamoDB, SNS and nested executions; a procedure
+ * that uses another integration brings its own through `EngineOptions.integrations`.
+ */
+export interface Integration {
+  /** Whether this integration runs the (substituted) Task `Resource`. */
+  matches(resource: string): boolean;
+  run(
+    input: unknown,
+    ctx: { execution: ExecutionRecord; state: string; resource: string; engine: LocalEngine },
+  ): Promise<unknown>;
+}
+
 export type Hook = (ctx: { engine: LocalEngine; execution: ExecutionRecord }) => Promise<void> | void;
 
 export interface EngineOptions {
@@ -73,6 +87,10 @@ export interface EngineOptions {
   readonly waitOverrideMs?: number;
   /** Pause between Retry attempts (ms). The ASL's own intervals are for AWS. */
   readonly retryIntervalMs?: number;
+  /** More `${Placeholder}` values (a procedure's own resources), beside the built-in ones. */
+  readonly substitutions?: Readonly<Record<string, string>>;
+  /** More Task integrations, tried before the built-in ones. */
+  readonly integrations?: readonly Integration[];
   /** Called for each event as it happens (the rehearsal prints them). */
   readonly onEvent?: (execution: ExecutionRecord, event: EventLog) => void;
 }
@@ -109,19 +127,29 @@ export class LocalEngine {
       ...Object.fromEntries(
         procedureNames().map((p) => [`${pascal(p)}StateMachineArn`, stateMachineArn(env, p)]),
       ),
+      ...options.substitutions,
     };
-    for (const procedure of procedureNames()) {
-      const definition = JSON.parse(substitute(readDefinitionText(procedure), this.substitutions));
-      for (const task of taskStates(definition)) this.resolveTask(procedure, task.resource, task.name);
-      this.definitions.set(procedure, definition);
+  }
+
+  /**
+   * A procedure's definition with placeholders filled, loaded on first use. Every Task must map to
+   * an integration, checked here, before anything runs.
+   */
+  definition(procedure: string): Record<string, unknown> {
+    const loaded = this.definitions.get(procedure);
+    if (loaded) return loaded;
+    if (!procedureNames().includes(procedure)) {
+      throw new Error(`Unknown procedure "${procedure}"; known: ${procedureNames().join(', ')}`);
     }
+    const definition = JSON.parse(substitute(readDefinitionText(procedure), this.substitutions));
+    for (const task of taskStates(definition)) this.resolveTask(procedure, task.resource, task.name);
+    this.definitions.set(procedure, definition);
+    return definition;
   }
 
   /** Starts an execution; `done` settles when it ends (it never rejects). */
   start(procedure: string, input: unknown, opts: { name?: string; parentArn?: string } = {}) {
-    const definition = this.definitions.get(procedure);
-    if (!definition)
-      throw new Error(`Unknown procedure "${procedure}"; known: ${[...this.definitions.keys()].join(', ')}`);
+    const definition = this.definition(procedure);
     const name =
       opts.name ??
       `${procedure}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
@@ -269,6 +297,8 @@ export class LocalEngine {
     resource: string,
     state: string,
   ): (input: unknown, execution: ExecutionRecord) => Promise<unknown> {
+    const custom = this.options.integrations?.find((i) => i.matches(resource));
+    if (custom) return (input, execution) => custom.run(input, { execution, state, resource, engine: this });
     const step = STEP_NAMES.find((s) => functionArn(this.options.environment, s) === resource);
     if (step) {
       return (input, execution) =>

@@ -26,6 +26,23 @@ export const RuntimeConfig = z.object({
     /** SecureString parameter holding the sidecar's API key, sent as a bearer token. */
     sidecarApiKeyParameter: z.string().startsWith('/').optional(),
   }),
+  /** The data stores Switchback backs up and restores (absent: none configured). */
+  data: z
+    .object({
+      /** PostgreSQL databases, by name, on the server the data task reaches through PGHOST/PGPORT/PGUSER. */
+      postgres: z.object({ databases: z.array(z.string().min(1)) }),
+      /** SQLite databases, by name, as files on the volume the data task mounts (EFS on AWS). */
+      sqlite: z.object({ databases: z.record(z.string(), z.string().startsWith('/')) }),
+      /** ECS network configuration for the data task (Fargate awsvpc). */
+      network: z.object({
+        subnets: z.array(z.string()),
+        securityGroups: z.array(z.string()),
+        assignPublicIp: z.enum(['ENABLED', 'DISABLED']),
+      }),
+      /** Services stopped while a restore runs (scaled to 0, then back). */
+      writers: z.array(z.enum(['api', 'sidecar'])),
+    })
+    .optional(),
   timing: z.object({
     stabilityPollSeconds: z.number().int().min(1).max(300),
     stabilityMaxAttempts: z.number().int().min(1).max(200),

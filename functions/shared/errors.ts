@@ -68,6 +68,32 @@ export class RollbackRefusedError extends SwitchbackError {}
 /** The rollback could not verify: maintenance mode is on and the lock is held for an operator. */
 export class RollbackFailedError extends SwitchbackError {}
 
+// Backups and restores.
+
+/** No backup with that id (or no verified backup at all for "latest verified"). */
+export class BackupNotFoundError extends SwitchbackError {}
+
+/** The backup exists but was never proven restorable; it is not used for a restore. */
+export class BackupNotVerifiedError extends SwitchbackError {}
+
+/** The stored bytes do not hash to the recorded sha256 (corrupt or truncated): refused. */
+export class BackupChecksumMismatchError extends SwitchbackError {}
+
+/** A backup could not be proven restorable (restore into scratch failed, counts differ, integrity). */
+export class BackupVerificationError extends SwitchbackError {}
+
+/** Taking a backup failed (pg_dump, the SQLite backup API or the upload). */
+export class BackupFailedError extends SwitchbackError {}
+
+/** Restoring failed; the target was left as it was (restores go to a new database or file first). */
+export class RestoreFailedError extends SwitchbackError {}
+
+/** The restored target did not verify (row counts, integrity, the app). */
+export class RestoreVerificationError extends SwitchbackError {}
+
+/** A data task (ECS) ended without recording a result. */
+export class DataTaskFailedError extends SwitchbackError {}
+
 /** Thrown by the local rehearsal's failure injection; never by production code. */
 export class InjectedFailureError extends SwitchbackError {}
 
@@ -90,6 +116,14 @@ export const ERROR_CLASSES = {
   CutoverRolledBackError,
   RollbackRefusedError,
   RollbackFailedError,
+  BackupNotFoundError,
+  BackupNotVerifiedError,
+  BackupChecksumMismatchError,
+  BackupVerificationError,
+  BackupFailedError,
+  RestoreFailedError,
+  RestoreVerificationError,
+  DataTaskFailedError,
   InjectedFailureError,
 } as const;
 

@@ -57,6 +57,17 @@ export interface BlobStore {
   list(prefix: string): Promise<string[]>;
 }
 
+/** Large objects, streamed both ways: backups never sit whole in memory or on local disk. */
+export interface StreamStore {
+  /** Multipart upload of a stream; resolves once the object is complete. */
+  upload(key: string, body: NodeJS.ReadableStream, contentType: string): Promise<void>;
+  /** The object's bytes as a stream; throws BackupNotFoundError when it does not exist. */
+  download(key: string): Promise<NodeJS.ReadableStream>;
+  setTags(key: string, tags: Record<string, string>): Promise<void>;
+  getTags(key: string): Promise<Record<string, string>>;
+  delete(key: string): Promise<void>;
+}
+
 export interface Clock {
   now(): Date;
 }

@@ -46,7 +46,8 @@ export class ThrowawayPostgres {
     const dir = mkdtempSync(join(tmpdir(), 'switchback-pg-'));
     const data = join(dir, 'data');
     const asPostgres = process.getuid?.() === 0;
-    const password = options.password ?? `pw-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`;
+    const password =
+      options.password ?? `pw-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`;
     const pwfile = join(dir, 'pwfile');
     writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
     mkdirSync(data, { recursive: true });
@@ -57,18 +58,42 @@ export class ThrowawayPostgres {
     }
     const port = await freePort();
     const run = (bin: string, args: string[]) => {
-      const [cmd, argv] = asPostgres ? ['runuser', ['-u', 'postgres', '--', join(binDir, bin), ...args]] : [join(binDir, bin), args];
+      const [cmd, argv] = asPostgres
+        ? ['runuser', ['-u', 'postgres', '--', join(binDir, bin), ...args]]
+        : [join(binDir, bin), args];
       const out = spawnSync(cmd as string, argv as string[], { encoding: 'utf8' });
       if (out.status !== 0) throw new Error(`${bin} failed (${out.status}): ${out.stderr || out.stdout}`);
     };
-    run('initdb', ['-D', data, '-U', 'app', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '--no-sync', '-E', 'UTF8', '--locale=C']);
+    run('initdb', [
+      '-D',
+      data,
+      '-U',
+      'app',
+      '--auth=scram-sha-256',
+      `--pwfile=${pwfile}`,
+      '--no-sync',
+      '-E',
+      'UTF8',
+      '--locale=C',
+    ]);
     rmSync(pwfile);
     run('pg_ctl', [
-      '-D', data, '-l', join(dir, 'server.log'), '-w', '-o',
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-w',
+      '-o',
       `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
       'start',
     ]);
-    const connection = { host: '127.0.0.1', port, user: 'app', password, database: options.database ?? 'postgres' };
+    const connection = {
+      host: '127.0.0.1',
+      port,
+      user: 'app',
+      password,
+      database: options.database ?? 'postgres',
+    };
     return new ThrowawayPostgres(dir, connection, binDir, asPostgres);
   }
 
@@ -85,7 +110,9 @@ export class ThrowawayPostgres {
 
   async stop(): Promise<void> {
     const args = ['-D', join(this.dir, 'data'), '-m', 'immediate', '-w', 'stop'];
-    const [cmd, argv] = this.asPostgres ? ['runuser', ['-u', 'postgres', '--', join(this.binDir, 'pg_ctl'), ...args]] : [join(this.binDir, 'pg_ctl'), args];
+    const [cmd, argv] = this.asPostgres
+      ? ['runuser', ['-u', 'postgres', '--', join(this.binDir, 'pg_ctl'), ...args]]
+      : [join(this.binDir, 'pg_ctl'), args];
     spawnSync(cmd as string, argv as string[], { encoding: 'utf8' });
     rmSync(this.dir, { recursive: true, force: true });
   }

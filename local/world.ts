@@ -85,7 +85,7 @@ export class World {
         logFile: join(dir, 'logs', 'sidecar.log'),
         environment: async () => ({
           PORT: String(sidecarPort),
-          DATA_FILE: join(dir, 'data', 'sidecar-memories.json'),
+          DATA_FILE: join(dir, 'data', 'sidecar-memories.sqlite'),
           SIDECAR_API_KEY: await secrets.get(sidecarApiKeyParameter),
         }),
       },
@@ -96,7 +96,7 @@ export class World {
         // As an ECS task reads SSM parameters at start: flags become the API's environment.
         environment: async () => ({
           PORT: String(apiPort),
-          DATA_FILE: join(dir, 'data', 'api-native-memories.json'),
+          DATA_FILE: join(dir, 'data', 'api-native-memories.sqlite'),
           MEMORY_PROVIDER: (await parameters.get('memory/provider')).value,
           MEMORY_HTTP_BASE: (await parameters.get('memory/http-base')).value,
           MAINTENANCE_MODE: (await parameters.get('maintenance-mode')).value,

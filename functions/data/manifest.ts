@@ -56,7 +56,11 @@ export function manifestKeyOf(objectKey: string): string {
 }
 
 export async function writeManifest(blobs: BlobStore, manifest: BackupManifest): Promise<void> {
-  await blobs.put(manifestKeyOf(manifest.objectKey), `${JSON.stringify(manifest, null, 2)}\n`, 'application/json');
+  await blobs.put(
+    manifestKeyOf(manifest.objectKey),
+    `${JSON.stringify(manifest, null, 2)}\n`,
+    'application/json',
+  );
 }
 
 export async function readManifest(blobs: BlobStore, key: string): Promise<BackupManifest | undefined> {
@@ -107,11 +111,13 @@ export async function resolveBackup(
   const all = await listBackups(blobs, environment, store, database);
   if (backupId === 'latest-verified') {
     const latest = all.find(isVerified);
-    if (!latest) throw new BackupNotFoundError(`No verified ${store} backup of ${database} in ${environment}`);
+    if (!latest)
+      throw new BackupNotFoundError(`No verified ${store} backup of ${database} in ${environment}`);
     return latest;
   }
   const named = await readManifest(blobs, manifestKeyOf(objectKeyOf(environment, store, database, backupId)));
-  if (!named) throw new BackupNotFoundError(`No ${store} backup "${backupId}" of ${database} in ${environment}`);
+  if (!named)
+    throw new BackupNotFoundError(`No ${store} backup "${backupId}" of ${database} in ${environment}`);
   if (!isVerified(named)) {
     throw new BackupNotVerifiedError(
       `Backup "${backupId}" of ${database} is not verified (${named.verification?.detail ?? 'never verified'}); refusing to restore it`,

@@ -74,7 +74,11 @@ export async function rowCounts(client: pg.Client): Promise<Record<string, numbe
  * are taken in the very snapshot pg_dump dumps (`pg_export_snapshot` + `--snapshot`), so the
  * manifest describes exactly what is in the file. Nothing is held whole in memory or on disk.
  */
-export async function backupPostgres(req: BackupRequest, env: PgEnv, deps: DataDeps): Promise<BackupManifest> {
+export async function backupPostgres(
+  req: BackupRequest,
+  env: PgEnv,
+  deps: DataDeps,
+): Promise<BackupManifest> {
   const started = deps.clock.now();
   const objectKey = objectKeyOf(deps.environment, 'postgres', req.database, req.backupId);
   return withClient(env, req.database, async (client) => {
@@ -105,7 +109,11 @@ export async function backupPostgres(req: BackupRequest, env: PgEnv, deps: DataD
       throw new BackupFailedError(`pg_dump of ${req.database} exited ${code}: ${stderr}`);
     }
     const sha256 = meter.digest();
-    await deps.objects.setTags(objectKey, { 'switchback:sha256': sha256, 'switchback:verified': 'false', 'switchback:expirable': 'true' });
+    await deps.objects.setTags(objectKey, {
+      'switchback:sha256': sha256,
+      'switchback:verified': 'false',
+      'switchback:expirable': 'true',
+    });
     const manifest: BackupManifest = {
       schemaVersion: 1,
       backupId: req.backupId,
@@ -126,7 +134,11 @@ export async function backupPostgres(req: BackupRequest, env: PgEnv, deps: DataD
       verification: null,
     };
     await writeManifest(deps.blobs, manifest);
-    deps.log.info('postgres backup written', { backupId: req.backupId, bytes: meter.bytes, tables: Object.keys(counts).length });
+    deps.log.info('postgres backup written', {
+      backupId: req.backupId,
+      bytes: meter.bytes,
+      tables: Object.keys(counts).length,
+    });
     return manifest;
   });
 }
@@ -142,7 +154,12 @@ async function dropDatabase(env: PgEnv, name: string): Promise<void> {
  * BackupChecksumMismatchError when the bytes are not the recorded ones, RestoreFailedError when
  * pg_restore fails; either way the fresh database is dropped.
  */
-async function restoreInto(manifest: BackupManifest, env: PgEnv, target: string, deps: DataDeps): Promise<Record<string, number>> {
+async function restoreInto(
+  manifest: BackupManifest,
+  env: PgEnv,
+  target: string,
+  deps: DataDeps,
+): Promise<Record<string, number>> {
   await dropDatabase(env, target);
   await withClient(env, 'postgres', (c) => c.query(`CREATE DATABASE ${ident(target)}`));
   try {
@@ -164,8 +181,12 @@ async function restoreInto(manifest: BackupManifest, env: PgEnv, target: string,
         `Backup ${manifest.backupId}: stored object hashes to ${meter.digest().slice(0, 12)}... (${meter.bytes} bytes), manifest says ${manifest.sha256.slice(0, 12)}... (${manifest.sizeBytes} bytes)`,
       );
     }
-    if (code !== 0) throw new RestoreFailedError(`pg_restore of ${manifest.backupId} into ${target} exited ${code}: ${stderr}`);
-    if (!fedFully) throw new RestoreFailedError(`Streaming ${manifest.backupId} failed: ${(fedError as Error).message}`);
+    if (code !== 0)
+      throw new RestoreFailedError(
+        `pg_restore of ${manifest.backupId} into ${target} exited ${code}: ${stderr}`,
+      );
+    if (!fedFully)
+      throw new RestoreFailedError(`Streaming ${manifest.backupId} failed: ${(fedError as Error).message}`);
     return await withClient(env, target, rowCounts);
   } catch (err) {
     await dropDatabase(env, target).catch(() => undefined);
@@ -184,24 +205,46 @@ function compareCounts(expected: Record<string, number>, actual: Record<string, 
  * Proves a backup restorable: restore into a scratch database, compare row counts with the
  * manifest, drop the scratch. The verdict is written to the manifest and the object's tags.
  */
-export async function verifyPostgres(manifest: BackupManifest, env: PgEnv, deps: DataDeps): Promise<BackupManifest> {
+export async function verifyPostgres(
+  manifest: BackupManifest,
+  env: PgEnv,
+  deps: DataDeps,
+): Promise<BackupManifest> {
   const scratch = `switchback_verify_${randomBytes(4).toString('hex')}`;
   let verification: NonNullable<BackupManifest['verification']>;
   try {
     const counts = await restoreInto(manifest, env, scratch, deps);
     const diff = compareCounts(manifest.rowCounts, counts);
     verification = diff.length
-      ? { status: 'failed', method: 'pg_restore-scratch', at: deps.clock.now().toISOString(), detail: `row counts differ: ${diff.join('; ')}` }
-      : { status: 'passed', method: 'pg_restore-scratch', at: deps.clock.now().toISOString(), detail: `restored into a scratch database; ${Object.keys(counts).length} tables, row counts match` };
+      ? {
+          status: 'failed',
+          method: 'pg_restore-scratch',
+          at: deps.clock.now().toISOString(),
+          detail: `row counts differ: ${diff.join('; ')}`,
+        }
+      : {
+          status: 'passed',
+          method: 'pg_restore-scratch',
+          at: deps.clock.now().toISOString(),
+          detail: `restored into a scratch database; ${Object.keys(counts).length} tables, row counts match`,
+        };
   } catch (err) {
-    verification = { status: 'failed', method: 'pg_restore-scratch', at: deps.clock.now().toISOString(), detail: `${(err as Error).name}: ${(err as Error).message}` };
+    verification = {
+      status: 'failed',
+      method: 'pg_restore-scratch',
+      at: deps.clock.now().toISOString(),
+      detail: `${(err as Error).name}: ${(err as Error).message}`,
+    };
   } finally {
     await dropDatabase(env, scratch).catch(() => undefined);
   }
   const updated = { ...manifest, verification };
   await writeManifest(deps.blobs, updated);
-  await deps.objects.setTags(manifest.objectKey, { 'switchback:verified': verification.status === 'passed' ? 'true' : 'false' });
-  if (verification.status !== 'passed') throw new BackupVerificationError(`Backup ${manifest.backupId} did not verify: ${verification.detail}`);
+  await deps.objects.setTags(manifest.objectKey, {
+    'switchback:verified': verification.status === 'passed' ? 'true' : 'false',
+  });
+  if (verification.status !== 'passed')
+    throw new BackupVerificationError(`Backup ${manifest.backupId} did not verify: ${verification.detail}`);
   return updated;
 }
 
@@ -210,14 +253,21 @@ export async function verifyPostgres(manifest: BackupManifest, env: PgEnv, deps:
  * into `<database>__restore` first (checksum and row counts checked), and only then the two are
  * swapped by rename. Remaining sessions on the target are ended (writers are stopped before).
  */
-export async function restorePostgres(manifest: BackupManifest, database: string, env: PgEnv, deps: DataDeps) {
+export async function restorePostgres(
+  manifest: BackupManifest,
+  database: string,
+  env: PgEnv,
+  deps: DataDeps,
+) {
   const staged = `${database}__restore`;
   const previous = `${database}__previous`;
   const counts = await restoreInto(manifest, env, staged, deps);
   const diff = compareCounts(manifest.rowCounts, counts);
   if (diff.length) {
     await dropDatabase(env, staged);
-    throw new RestoreFailedError(`Restored ${manifest.backupId} does not match its manifest: ${diff.join('; ')}`);
+    throw new RestoreFailedError(
+      `Restored ${manifest.backupId} does not match its manifest: ${diff.join('; ')}`,
+    );
   }
   await dropDatabase(env, previous);
   await withClient(env, 'postgres', async (c) => {
@@ -230,7 +280,9 @@ export async function restorePostgres(manifest: BackupManifest, database: string
       await c.query(`ALTER DATABASE ${ident(staged)} RENAME TO ${ident(database)}`);
     } catch (err) {
       await c.query(`ALTER DATABASE ${ident(previous)} RENAME TO ${ident(database)}`);
-      throw new RestoreFailedError(`Swapping in ${staged} failed, original put back: ${(err as Error).message}`);
+      throw new RestoreFailedError(
+        `Swapping in ${staged} failed, original put back: ${(err as Error).message}`,
+      );
     }
   });
   await dropDatabase(env, previous);
@@ -244,7 +296,10 @@ export async function liveRowCounts(env: PgEnv, database: string): Promise<Recor
 }
 
 /** Streams the object through sha256 without restoring it: the cheap check before any change. */
-export async function checkObject(manifest: BackupManifest, deps: DataDeps): Promise<{ sha256: string; bytes: number }> {
+export async function checkObject(
+  manifest: BackupManifest,
+  deps: DataDeps,
+): Promise<{ sha256: string; bytes: number }> {
   const meter = new Sha256Meter();
   const source = await deps.objects.download(manifest.objectKey);
   await pipeline(source, meter, async function* (chunks) {

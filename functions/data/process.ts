@@ -16,6 +16,8 @@ export function finished(child: ChildProcess, maxStderr = 4000): Promise<{ code:
   });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr: stderr.trim() }));
+    child.once('close', (code, signal) =>
+      resolve({ code: code ?? (signal ? 128 : 1), stderr: stderr.trim() }),
+    );
   });
 }

@@ -4,21 +4,36 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import { Sha256Meter } from '../shared/checksum';
-import { BackupChecksumMismatchError, BackupFailedError, BackupNotFoundError, RestoreFailedError } from '../shared/errors';
+import {
+  BackupChecksumMismatchError,
+  BackupFailedError,
+  BackupNotFoundError,
+  RestoreFailedError,
+} from '../shared/errors';
 import { type BackupManifest, objectKeyOf, writeManifest } from './manifest';
 import type { BackupRequest, DataDeps } from './postgres';
 
 /** Rows per table and `PRAGMA integrity_check` of a SQLite file. */
-export function inspectSqlite(path: string): { integrity: string; rowCounts: Record<string, number>; version: string } {
+export function inspectSqlite(path: string): {
+  integrity: string;
+  rowCounts: Record<string, number>;
+  version: string;
+} {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const integrity = (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ');
+    const integrity = (db.pragma('integrity_check') as { integrity_check: string }[])
+      .map((r) => r.integrity_check)
+      .join('; ');
     const tables = db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+      )
       .all() as { name: string }[];
     const rowCounts: Record<string, number> = {};
     for (const { name } of tables) {
-      rowCounts[name] = (db.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get() as { n: number }).n;
+      rowCounts[name] = (
+        db.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get() as { n: number }
+      ).n;
     }
     const version = (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
     return { integrity, rowCounts, version };
@@ -33,9 +48,13 @@ export function inspectSqlite(path: string): { integrity: string; rowCounts: Rec
  * hashed upload. The copy passing integrity_check is the proof it restores: the manifest is
  * written verified.
  */
-export async function backupSqlite(req: BackupRequest & { path: string; scratchDir: string }, deps: DataDeps): Promise<BackupManifest> {
+export async function backupSqlite(
+  req: BackupRequest & { path: string; scratchDir: string },
+  deps: DataDeps,
+): Promise<BackupManifest> {
   const started = deps.clock.now();
-  if (!existsSync(req.path)) throw new BackupFailedError(`SQLite database ${req.database} not found at ${req.path}`);
+  if (!existsSync(req.path))
+    throw new BackupFailedError(`SQLite database ${req.database} not found at ${req.path}`);
   const copy = join(req.scratchDir, `switchback-${req.backupId}-${randomBytes(4).toString('hex')}.sqlite`);
   const objectKey = objectKeyOf(deps.environment, 'sqlite', req.database, req.backupId);
   try {
@@ -46,14 +65,20 @@ export async function backupSqlite(req: BackupRequest & { path: string; scratchD
       source.close();
     }
     const { integrity, rowCounts, version } = inspectSqlite(copy);
-    if (integrity !== 'ok') throw new BackupFailedError(`integrity_check on the copy of ${req.database}: ${integrity}`);
+    if (integrity !== 'ok')
+      throw new BackupFailedError(`integrity_check on the copy of ${req.database}: ${integrity}`);
     const meter = new Sha256Meter();
     const reading = pipeline(createReadStream(copy), meter).catch((err: Error) => err);
     await deps.objects.upload(objectKey, meter, 'application/vnd.sqlite3');
     const readError = await reading;
-    if (readError instanceof Error) throw new BackupFailedError(`Reading the copy failed: ${readError.message}`);
+    if (readError instanceof Error)
+      throw new BackupFailedError(`Reading the copy failed: ${readError.message}`);
     const sha256 = meter.digest();
-    await deps.objects.setTags(objectKey, { 'switchback:sha256': sha256, 'switchback:verified': 'true', 'switchback:expirable': 'true' });
+    await deps.objects.setTags(objectKey, {
+      'switchback:sha256': sha256,
+      'switchback:verified': 'true',
+      'switchback:expirable': 'true',
+    });
     const at = deps.clock.now();
     const manifest: BackupManifest = {
       schemaVersion: 1,
@@ -111,11 +136,15 @@ export async function restoreSqlite(manifest: BackupManifest, path: string, deps
       );
     }
     const check = inspectSqlite(staged);
-    if (check.integrity !== 'ok') throw new RestoreFailedError(`integrity_check on ${manifest.backupId}: ${check.integrity}`);
+    if (check.integrity !== 'ok')
+      throw new RestoreFailedError(`integrity_check on ${manifest.backupId}: ${check.integrity}`);
     const diff = Object.keys({ ...manifest.rowCounts, ...check.rowCounts }).filter(
       (t) => manifest.rowCounts[t] !== check.rowCounts[t],
     );
-    if (diff.length) throw new RestoreFailedError(`Row counts of ${manifest.backupId} differ from its manifest: ${diff.join(', ')}`);
+    if (diff.length)
+      throw new RestoreFailedError(
+        `Row counts of ${manifest.backupId} differ from its manifest: ${diff.join(', ')}`,
+      );
 
     if (existsSync(path)) {
       const target = new Database(path, { fileMustExist: true });
@@ -138,4 +167,3 @@ export async function restoreSqlite(manifest: BackupManifest, path: string, deps
 export function liveSqlite(path: string) {
   return inspectSqlite(path);
 }
-

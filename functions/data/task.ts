@@ -16,8 +16,23 @@ import { loadRuntimeConfig, parseOrThrow, type RuntimeConfig } from '../shared/c
 import { ConfigurationError, InvalidInputError } from '../shared/errors';
 import { asLog, createLogger } from '../shared/observability';
 import type { BlobStore } from '../shared/ports';
-import { BackupId, DatabaseName, manifestKeyOf, objectKeyOf, readManifest, resolveBackup, Store } from './manifest';
-import { backupPostgres, checkObject, type DataDeps, type PgEnv, restorePostgres, verifyPostgres } from './postgres';
+import {
+  BackupId,
+  DatabaseName,
+  manifestKeyOf,
+  objectKeyOf,
+  readManifest,
+  resolveBackup,
+  Store,
+} from './manifest';
+import {
+  backupPostgres,
+  checkObject,
+  type DataDeps,
+  type PgEnv,
+  restorePostgres,
+  verifyPostgres,
+} from './postgres';
 import { backupSqlite, restoreSqlite } from './sqlite';
 
 export const TaskCommand = z.discriminatedUnion('command', [
@@ -52,7 +67,8 @@ export function commandFromEnv(env: NodeJS.ProcessEnv): { command: TaskCommand; 
     executionId: env.SB_EXECUTION_ID,
   };
   const resultKey = env.SB_RESULT_KEY;
-  if (!resultKey || !/^[A-Za-z0-9_.:/-]{1,300}$/.test(resultKey)) throw new InvalidInputError('SB_RESULT_KEY is missing or malformed');
+  if (!resultKey || !/^[A-Za-z0-9_.:/-]{1,300}$/.test(resultKey))
+    throw new InvalidInputError('SB_RESULT_KEY is missing or malformed');
   return { command: parseOrThrow(TaskCommand, raw, InvalidInputError, 'data task command'), resultKey };
 }
 
@@ -67,18 +83,26 @@ function pgEnvOf(env: NodeJS.ProcessEnv): PgEnv {
 
 function sqlitePath(config: RuntimeConfig, database: string): string {
   const path = config.data?.sqlite.databases[database];
-  if (!path) throw new ConfigurationError(`No SQLite database "${database}" is configured for ${config.environment}`);
+  if (!path)
+    throw new ConfigurationError(`No SQLite database "${database}" is configured for ${config.environment}`);
   return path;
 }
 
 function requirePostgres(config: RuntimeConfig, database: string): void {
   if (!config.data?.postgres.databases.includes(database)) {
-    throw new ConfigurationError(`No PostgreSQL database "${database}" is configured for ${config.environment}`);
+    throw new ConfigurationError(
+      `No PostgreSQL database "${database}" is configured for ${config.environment}`,
+    );
   }
 }
 
 /** Runs one command. Pure over its dependencies; `main` wires the real ones. */
-export async function runCommand(command: TaskCommand, config: RuntimeConfig, pg: PgEnv, deps: DataDeps): Promise<unknown> {
+export async function runCommand(
+  command: TaskCommand,
+  config: RuntimeConfig,
+  pg: PgEnv,
+  deps: DataDeps,
+): Promise<unknown> {
   if (command.store === 'postgres') requirePostgres(config, command.database);
   const path = command.store === 'sqlite' ? sqlitePath(config, command.database) : '';
   switch (command.command) {
@@ -90,18 +114,32 @@ export async function runCommand(command: TaskCommand, config: RuntimeConfig, pg
       return summary(manifest);
     }
     case 'verify': {
-      const key = manifestKeyOf(objectKeyOf(deps.environment, command.store, command.database, command.backupId));
+      const key = manifestKeyOf(
+        objectKeyOf(deps.environment, command.store, command.database, command.backupId),
+      );
       const manifest = await readManifest(deps.blobs, key);
       if (!manifest) throw new InvalidInputError(`No backup ${command.backupId} to verify`);
       if (command.store === 'sqlite') return summary(manifest);
       return summary(await verifyPostgres(manifest, pg, deps));
     }
     case 'check': {
-      const manifest = await resolveBackup(deps.blobs, deps.environment, command.store, command.database, command.backupId);
+      const manifest = await resolveBackup(
+        deps.blobs,
+        deps.environment,
+        command.store,
+        command.database,
+        command.backupId,
+      );
       return { backupId: manifest.backupId, ...(await checkObject(manifest, deps)) };
     }
     case 'restore': {
-      const manifest = await resolveBackup(deps.blobs, deps.environment, command.store, command.database, command.backupId);
+      const manifest = await resolveBackup(
+        deps.blobs,
+        deps.environment,
+        command.store,
+        command.database,
+        command.backupId,
+      );
       return command.store === 'postgres'
         ? await restorePostgres(manifest, command.database, pg, deps)
         : await restoreSqlite(manifest, path, deps);
@@ -150,7 +188,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   try {
     const parsed = commandFromEnv(env);
     resultKey = resultKeyOf(config.environment, parsed.resultKey);
-    logger.appendKeys({ command: parsed.command.command, store: parsed.command.store, database: parsed.command.database });
+    logger.appendKeys({
+      command: parsed.command.command,
+      store: parsed.command.store,
+      database: parsed.command.database,
+    });
     const output = await runCommand(parsed.command, config, pgEnvOf(env), deps);
     await writeResult(blobs, resultKey, { ok: true, output, finishedAt: new Date().toISOString() });
     log.info('data task succeeded');
@@ -159,9 +201,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     const e = err as Error;
     log.error('data task failed', { errorName: e.name, errorMessage: e.message });
     if (resultKey) {
-      await writeResult(blobs, resultKey, { ok: false, error: { name: e.name, message: e.message }, finishedAt: new Date().toISOString() }).catch(
-        () => undefined,
-      );
+      await writeResult(blobs, resultKey, {
+        ok: false,
+        error: { name: e.name, message: e.message },
+        finishedAt: new Date().toISOString(),
+      }).catch(() => undefined);
     }
     return 1;
   } finally {
@@ -175,7 +219,14 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (err: Error) => {
-      console.error(JSON.stringify({ level: 'ERROR', message: 'data task crashed', errorName: err.name, errorMessage: err.message }));
+      console.error(
+        JSON.stringify({
+          level: 'ERROR',
+          message: 'data task crashed',
+          errorName: err.name,
+          errorMessage: err.message,
+        }),
+      );
       process.exitCode = 2;
     },
   );

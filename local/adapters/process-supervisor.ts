@@ -1,7 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { ServiceNotFoundError } from '../../functions/shared/errors';
 import type { Deployment, ServiceController, ServiceKey, ServiceState } from '../../functions/shared/ports';
+
+const NODE_MODULES = join(__dirname, '..', '..', 'node_modules');
 
 export interface ServiceSpec {
   /** Compiled entry point of the service (run with this Node.js). */
@@ -139,7 +142,8 @@ export class ProcessSupervisor implements ServiceController {
     if (!m.wanted || this.closed) return;
     const env = await m.spec.environment();
     const child = spawn(process.execPath, [m.spec.script], {
-      env: { PATH: process.env.PATH ?? '', ...env },
+      // NODE_PATH lets the compiled services load native modules (better-sqlite3) from the project.
+      env: { PATH: process.env.PATH ?? '', NODE_PATH: NODE_MODULES, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     m.child = child;

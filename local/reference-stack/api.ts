@@ -6,14 +6,14 @@
  */
 import { createServer } from 'node:http';
 import { env, kOf, readJson, send, textOf } from './http';
-import { MemoryFile } from './store';
+import { MemoryStore } from './store';
 
 const port = Number(env('PORT'));
 const provider = env('MEMORY_PROVIDER');
 const httpBase = process.env.MEMORY_HTTP_BASE?.replace(/\/+$/, '');
 const maintenance = process.env.MAINTENANCE_MODE === 'on';
 const sidecarKey = process.env.SIDECAR_API_KEY;
-const native = new MemoryFile(env('DATA_FILE'));
+const native = new MemoryStore(env('DATA_FILE'));
 
 if (provider !== 'native' && provider !== 'http') {
   console.error(JSON.stringify({ msg: 'invalid MEMORY_PROVIDER', provider }));

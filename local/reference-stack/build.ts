@@ -10,6 +10,8 @@ export async function buildReferenceStack(outdir: string): Promise<{ api: string
     platform: 'node',
     target: 'node20',
     format: 'cjs',
+    // Native module: loaded from the project's node_modules (the services run with NODE_PATH set).
+    external: ['better-sqlite3'],
     logLevel: 'silent',
   });
   return { api: join(outdir, 'api.js'), sidecar: join(outdir, 'sidecar.js') };

@@ -6,10 +6,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import { env, kOf, readJson, send, textOf } from './http';
-import { MemoryFile } from './store';
+import { MemoryStore } from './store';
 
 const port = Number(env('PORT'));
-const store = new MemoryFile(env('DATA_FILE'));
+const store = new MemoryStore(env('DATA_FILE'));
 const apiKey = process.env.SIDECAR_API_KEY;
 
 function authorized(header: string | undefined): boolean {

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { World } from '../../local/world';
@@ -181,9 +181,12 @@ describe('provider-cutover', () => {
             name: 'HealthCheckFailedError',
           });
         },
-        // The native store is corrupt: the API cannot start on the native provider either.
+        // The native store's volume is broken (its file is gone, a directory stands in its place):
+        // the API cannot start on the native provider either.
         'provider-rollback:RestartApi': () => {
-          writeFileSync(join(world!.dir, 'data', 'api-native-memories.json'), '{not json');
+          const file = join(world!.dir, 'data', 'api-native-memories.sqlite');
+          for (const path of [file, `${file}-wal`, `${file}-shm`]) rmSync(path, { force: true });
+          mkdirSync(file);
         },
       },
     });

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -7,7 +8,6 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Readable } from 'node:stream';
 import { BackupNotFoundError } from '../errors';
 import type { StreamStore } from '../ports';
 
@@ -39,7 +39,8 @@ export class S3StreamStore implements StreamStore {
       if (!out.Body) throw new BackupNotFoundError(`s3://${this.bucket}/${key} has no body`);
       return out.Body as Readable;
     } catch (err) {
-      if (err instanceof NoSuchKey) throw new BackupNotFoundError(`s3://${this.bucket}/${key} does not exist`);
+      if (err instanceof NoSuchKey)
+        throw new BackupNotFoundError(`s3://${this.bucket}/${key} does not exist`);
       throw err;
     }
   }
@@ -47,7 +48,9 @@ export class S3StreamStore implements StreamStore {
   async setTags(key: string, tags: Record<string, string>): Promise<void> {
     const current = await this.getTags(key);
     const TagSet = Object.entries({ ...current, ...tags }).map(([Key, Value]) => ({ Key, Value }));
-    await this.client.send(new PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, Tagging: { TagSet } }));
+    await this.client.send(
+      new PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, Tagging: { TagSet } }),
+    );
   }
 
   async getTags(key: string): Promise<Record<string, string>> {
@@ -55,7 +58,8 @@ export class S3StreamStore implements StreamStore {
       const out = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: key }));
       return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
     } catch (err) {
-      if (err instanceof NoSuchKey) throw new BackupNotFoundError(`s3://${this.bucket}/${key} does not exist`);
+      if (err instanceof NoSuchKey)
+        throw new BackupNotFoundError(`s3://${this.bucket}/${key} does not exist`);
       throw err;
     }
   }

@@ -3,6 +3,7 @@ import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { functionPlaceholder, STEP_NAMES, type StepName } from '../functions/index';
 import { FLAG_NAMES, type FlagName } from '../functions/shared/flags';
+import { MEMORY_CONTEXT_OFF, serializeMemoryContextFlag } from '../functions/shared/memory-context';
 import { BackupBucket } from './backup-bucket';
 import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig } from './config';
 import { ExecutionLock } from './execution-lock';
@@ -75,6 +76,7 @@ export class SwitchbackStack extends Stack {
         'memory/http-base': stage.endpoints.sidecarBaseUrl,
         'maintenance-mode': 'off',
         'automation/paused': 'false',
+        'features/memory-context': serializeMemoryContextFlag(MEMORY_CONTEXT_OFF),
       },
     });
     this.backups = new BackupBucket(this, 'Backups', {

@@ -94,6 +94,41 @@ export class RestoreVerificationError extends SwitchbackError {}
 /** A data task (ECS) ended without recording a result. */
 export class DataTaskFailedError extends SwitchbackError {}
 
+// Phased feature rollout and emergency disable (seed 003).
+
+/** A rollout gate failed (metrics beyond thresholds for N consecutive evaluations, or a P0 alarm). */
+export class GateFailedError extends SwitchbackError {}
+
+/** An operator rejected the approval a rollout was waiting for (`switchback approve --reject`). */
+export class ApprovalRejectedError extends SwitchbackError {}
+
+/** The app does not serve what a rollout phase set (config, memory endpoints, stickiness). */
+export class FeatureCheckFailedError extends SwitchbackError {}
+
+/** The app still serves the feature after it was switched off, past the disable's time budget. */
+export class FeatureNotDisabledError extends SwitchbackError {}
+
+/** The metrics source could not be read (the gate then applies its missing-data policy). */
+export class MetricsUnavailableError extends SwitchbackError {}
+
+/** A stored rollout log does not parse: it is never guessed at. */
+export class RolloutLogInvalidError extends SwitchbackError {}
+
+/** No rollout log exists for the rollout id. */
+export class RolloutLogNotFoundError extends SwitchbackError {}
+
+/** The rollout stopped before changing anything (a malformed flag, the log could not be opened). */
+export class RolloutRefusedError extends SwitchbackError {}
+
+/** The rollout failed (gate, check, approval) and the feature was disabled, verified off. */
+export class RolloutRolledBackError extends SwitchbackError {}
+
+/** Someone else changed the feature flag during the rollout (an emergency disable): it stopped there. */
+export class RolloutInterruptedError extends SwitchbackError {}
+
+/** A gate dry run could not finish; it never changes anything. */
+export class DryRunFailedError extends SwitchbackError {}
+
 /** Thrown by the local rehearsal's failure injection; never by production code. */
 export class InjectedFailureError extends SwitchbackError {}
 
@@ -124,6 +159,17 @@ export const ERROR_CLASSES = {
   RestoreFailedError,
   RestoreVerificationError,
   DataTaskFailedError,
+  GateFailedError,
+  ApprovalRejectedError,
+  FeatureCheckFailedError,
+  FeatureNotDisabledError,
+  MetricsUnavailableError,
+  RolloutLogInvalidError,
+  RolloutLogNotFoundError,
+  RolloutRefusedError,
+  RolloutRolledBackError,
+  RolloutInterruptedError,
+  DryRunFailedError,
   InjectedFailureError,
 } as const;
 

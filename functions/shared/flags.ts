@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidFlagValueError, UnknownFlagError } from './errors';
+import { MemoryContextFlagValue } from './memory-context';
 
 /**
  * The flags Switchback manages, by name relative to the environment's parameter prefix
@@ -11,6 +12,8 @@ export const FLAG_SCHEMAS = {
   'memory/http-base': z.url({ protocol: /^https?$/ }),
   'maintenance-mode': z.enum(['on', 'off']),
   'automation/paused': z.enum(['true', 'false']),
+  /** Seed 003's Memory & Context feature: a JSON document (see `./memory-context`). */
+  'features/memory-context': MemoryContextFlagValue,
 } as const;
 
 export type FlagName = keyof typeof FLAG_SCHEMAS;

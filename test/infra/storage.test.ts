@@ -203,6 +203,7 @@ describe('flags', () => {
       '/switchback/test/memory/http-base': 'http://sidecar.test.internal:7070',
       '/switchback/test/maintenance-mode': 'off',
       '/switchback/test/automation/paused': 'false',
+      '/switchback/test/features/memory-context': '{"enabled":false,"percentage":0,"allowList":[]}',
     };
     expect(Object.keys(expected)).toHaveLength(FLAG_NAMES.length);
     for (const name of FLAG_NAMES) {
@@ -220,6 +221,7 @@ describe('flags', () => {
       'memory/http-base': 'http://x:1',
       'maintenance-mode': 'off',
       'automation/paused': 'false',
+      'features/memory-context': '{"enabled":false,"percentage":0,"allowList":[]}',
     } as const;
     expect(
       () =>
@@ -228,6 +230,13 @@ describe('flags', () => {
           initialValues: { ...initialValues, 'maintenance-mode': 'maybe' },
         }),
     ).toThrow('Flag "maintenance-mode" has an invalid value');
+    expect(
+      () =>
+        new Flags(s, 'BadJson', {
+          prefix: '/r',
+          initialValues: { ...initialValues, 'features/memory-context': '{"enabled":"yes"}' },
+        }),
+    ).toThrow('Flag "features/memory-context" has an invalid value: enabled: ');
     const flags = new Flags(s, 'Ok', { prefix: '/q', initialValues });
     expect(() =>
       flags.grant(new Role(s, 'R', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') }), [], 'read'),

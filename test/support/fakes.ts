@@ -30,6 +30,7 @@ export const SEED_FLAGS: Readonly<Record<FlagName, string>> = {
   'automation/paused': 'false',
 };
 
+  'features/memory-context': '{"enabled":false,"percentage":0,"allowList":[]}',
 /** SSM-like parameters: every put that changes nothing still bumps the version, as SSM does. */
 export class MemoryFlagStore implements FlagStore {
   private readonly params = new Map<FlagName, FlagValue>();

@@ -2,15 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import pg from 'pg';
+import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
+import { S3StreamStore } from '../functions/shared/adapters/s3-stream-store';
 import type { RuntimeConfig } from '../functions/shared/config';
 import { flagParameterName } from '../functions/shared/flags';
-import { DirBlobStore } from './adapters/dir-blob-store';
+import {
+  MEMORY_CONTEXT_FLAG,
+  MEMORY_CONTEXT_OFF,
+  serializeMemoryContextFlag,
+} from '../functions/shared/memory-context';
 import { FileParameterStore, secretsOf } from './adapters/file-flag-store';
 import { LocalDynamo } from './adapters/lock-table';
 import { ProcessSupervisor } from './adapters/process-supervisor';
 import { RecordingLog } from './adapters/recording-log';
+import { buildDataTask, dataTaskIntegration } from './data-task';
 import { type EngineOptions, LocalEngine } from './engine';
+import { ThrowawayPostgres } from './postgres';
 import { buildReferenceStack } from './reference-stack/build';
+import { LocalS3 } from './s3';
 
 export interface WorldOptions {
   /** Directory for the rehearsal's state: parameters, "S3" objects, process logs, data files. */
@@ -21,8 +31,13 @@ export interface WorldOptions {
   readonly timing?: Partial<RuntimeConfig['timing']>;
   readonly engine?: Pick<
     EngineOptions,
-    'faults' | 'hooks' | 'onEvent' | 'waitOverrideMs' | 'retryIntervalMs'
+    'faults' | 'hooks' | 'onEvent' | 'waitOverrideMs' | 'retryIntervalMs' | 'substitutions' | 'integrations'
   >;
+  /**
+   * Start a throwaway PostgreSQL 15 cluster with a `memory` database and make the data stores
+   * (PostgreSQL `memory`, the API's SQLite store `memory`) backup-able and restorable.
+   */
+  readonly postgres?: boolean;
 }
 
 /**
@@ -35,13 +50,16 @@ export class World {
     readonly dir: string,
     readonly config: RuntimeConfig,
     readonly parameters: FileParameterStore,
-    readonly blobs: DirBlobStore,
+    readonly blobs: S3BlobStore,
     readonly services: ProcessSupervisor,
     readonly dynamo: LocalDynamo,
     readonly logs: RecordingLog,
     readonly engine: LocalEngine,
     readonly lockTable: string,
     readonly sidecarApiKeyParameter: string,
+    readonly s3: LocalS3,
+    readonly objects: S3StreamStore,
+    readonly postgres: ThrowawayPostgres | undefined,
   ) {}
 
   static async start(options: WorldOptions): Promise<World> {
@@ -67,6 +85,7 @@ export class World {
       'memory/http-base': config.endpoints.sidecar,
       'maintenance-mode': 'off',
       'automation/paused': 'false',
+      [MEMORY_CONTEXT_FLAG]: serializeMemoryContextFlag(MEMORY_CONTEXT_OFF),
     };
     for (const [name, value] of Object.entries(initial)) {
       parameters.putParameter(flagParameterName(prefix, name as never), value, 'String');
@@ -76,6 +95,7 @@ export class World {
     const secrets = secretsOf(parameters);
 
     const scripts = await buildReferenceStack(join(dir, 'build'));
+    const apiDataFile = join(dir, 'data', 'api-native-memories.sqlite');
     mkdirSync(join(dir, 'data'), { recursive: true });
     mkdirSync(join(dir, 'logs'), { recursive: true });
     const services = new ProcessSupervisor({
@@ -96,7 +116,7 @@ export class World {
         // As an ECS task reads SSM parameters at start: flags become the API's environment.
         environment: async () => ({
           PORT: String(apiPort),
-          DATA_FILE: join(dir, 'data', 'api-native-memories.sqlite'),
+          DATA_FILE: apiDataFile,
           MEMORY_PROVIDER: (await parameters.get('memory/provider')).value,
           MEMORY_HTTP_BASE: (await parameters.get('memory/http-base')).value,
           MAINTENANCE_MODE: (await parameters.get('maintenance-mode')).value,
@@ -105,7 +125,23 @@ export class World {
       },
     });
 
-    const blobs = new DirBlobStore(join(dir, 's3', config.changeRecords.bucket));
+    const s3 = await LocalS3.start(join(dir, 's3'), [config.changeRecords.bucket]);
+    const blobs = new S3BlobStore(s3.client, config.changeRecords.bucket);
+    const objects = new S3StreamStore(s3.client, config.changeRecords.bucket);
+    const postgres = options.postgres ? await ThrowawayPostgres.start({ database: 'memory' }) : undefined;
+    if (postgres) await createMemoryDatabase(postgres);
+    config.data = {
+      postgres: { databases: postgres ? ['memory'] : [] },
+      sqlite: { databases: { memory: apiDataFile } },
+      network: { subnets: ['subnet-local'], securityGroups: ['sg-local'], assignPublicIp: 'DISABLED' },
+      writers: ['api'],
+    };
+    const dataTask = dataTaskIntegration({
+      script: await buildDataTask(join(dir, 'build')),
+      config,
+      environment: () => ({ ...s3.processEnv(), ...(postgres ? postgres.env() : {}) }),
+      logFile: join(dir, 'logs', 'data-task.log'),
+    });
     const dynamo = await LocalDynamo.start();
     const lockTable = `switchback-${environment}-locks`;
     await dynamo.createLockTable(lockTable);
@@ -121,11 +157,13 @@ export class World {
         secrets,
         services,
         blobs,
+        objects,
         fetch: globalThis.fetch,
         clock: { now: () => new Date() },
       },
       retryIntervalMs: 0,
       ...options.engine,
+      integrations: [dataTask, ...(options.engine?.integrations ?? [])],
     });
     const world = new World(
       dir,
@@ -138,6 +176,9 @@ export class World {
       engine,
       lockTable,
       sidecarApiKeyParameter,
+      s3,
+      objects,
+      postgres,
     );
     try {
       await services.start('sidecar');
@@ -162,6 +203,31 @@ export class World {
   async close(): Promise<void> {
     await this.services.close();
     await this.dynamo.close();
+    await this.s3.close();
+    await this.postgres?.stop();
+  }
+}
+
+/** The PostgreSQL side of the reference stack: a `memory` database with memories and their embeddings' metadata. */
+async function createMemoryDatabase(postgres: ThrowawayPostgres): Promise<void> {
+  const client = new pg.Client(postgres.connection);
+  await client.connect();
+  try {
+    await client.query(`
+      CREATE TABLE organisations (id text PRIMARY KEY, name text NOT NULL);
+      CREATE TABLE memory_fragments (
+        id bigserial PRIMARY KEY,
+        organisation_id text NOT NULL REFERENCES organisations(id),
+        text text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      INSERT INTO organisations VALUES ('org-a', 'Org A'), ('org-b', 'Org B');
+      INSERT INTO memory_fragments (organisation_id, text)
+        SELECT CASE WHEN i % 2 = 0 THEN 'org-a' ELSE 'org-b' END, 'reference memory ' || i
+        FROM generate_series(1, 200) AS i;
+    `);
+  } finally {
+    await client.end();
   }
 }
 

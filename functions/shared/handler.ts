@@ -1,14 +1,21 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
+import { CloudWatchMetricsSink } from './adapters/cloudwatch-metrics-sink';
+import { CloudWatchMetricsSource } from './adapters/cloudwatch-metrics-source';
 import { EcsServiceController } from './adapters/ecs-service-controller';
 import { S3BlobStore } from './adapters/s3-blob-store';
+import { S3StreamStore } from './adapters/s3-stream-store';
 import { SsmFlagStore } from './adapters/ssm-flag-store';
 import { SsmSecretStore } from './adapters/ssm-secret-store';
+import { ALARM_CATALOG_ENV, loadAlarmCatalog } from './alarm-catalog';
 import { loadRuntimeConfig } from './config';
+import { GATE_METRICS_ENV, loadGateMetricsSpec } from './gate-metrics';
+import { METRICS_NAMESPACE } from './metrics';
 import { asLog, createLogger } from './observability';
 import { type Deps, invokeStep, type Step } from './step';
 
@@ -21,6 +28,15 @@ function awsClients() {
     s3: new S3Client({ maxAttempts: 5 }),
   };
   return clients;
+}
+
+/** Only the functions that publish metrics create this client. */
+let cloudwatch: CloudWatchClient | undefined;
+
+/** The rollout gate's CloudWatch reader, sharing the one CloudWatch client. */
+function gateMetricsSource(): CloudWatchMetricsSource {
+  cloudwatch ??= new CloudWatchClient({ maxAttempts: 5 });
+  return new CloudWatchMetricsSource(cloudwatch, loadGateMetricsSpec());
 }
 
 /** Wires AWS adapters to the ports. Adapters are cheap objects; clients are shared. */
@@ -37,9 +53,18 @@ export function awsDeps(logger: Logger): Deps {
       sidecar: config.services.sidecar,
     }),
     blobs: new S3BlobStore(s3, config.changeRecords.bucket),
+    objects: new S3StreamStore(s3, config.changeRecords.bucket),
     fetch: globalThis.fetch,
     clock: { now: () => new Date() },
     log: asLog(logger),
+    // Lazily: a step that never publishes never creates the client.
+    get metrics() {
+      cloudwatch ??= new CloudWatchClient({ maxAttempts: 5 });
+      return new CloudWatchMetricsSink(cloudwatch, METRICS_NAMESPACE);
+    },
+    ...(process.env[ALARM_CATALOG_ENV] ? { alarms: loadAlarmCatalog() } : {}),
+    // Only the rollout gate is configured with metrics to read.
+    ...(process.env[GATE_METRICS_ENV] ? { metricsSource: gateMetricsSource() } : {}),
   };
 }
 

@@ -1,8 +1,20 @@
 import type { z } from 'zod';
+import type { AlarmCatalog } from './alarm-catalog';
 import type { RuntimeConfig } from './config';
 import { parseOrThrow } from './config';
 import { InvalidInputError } from './errors';
-import type { BlobStore, Clock, FlagStore, HttpFetch, Log, SecretStore, ServiceController } from './ports';
+import type {
+  BlobStore,
+  Clock,
+  FlagStore,
+  HttpFetch,
+  Log,
+  MetricsSink,
+  MetricsSource,
+  SecretStore,
+  ServiceController,
+  StreamStore,
+} from './ports';
 
 /** Everything a step may depend on. Each step names the subset it uses. */
 export interface Deps {
@@ -11,9 +23,17 @@ export interface Deps {
   readonly secrets: SecretStore;
   readonly services: ServiceController;
   readonly blobs: BlobStore;
+  /** Large objects (backups), streamed. */
+  readonly objects: StreamStore;
   readonly fetch: HttpFetch;
   readonly clock: Clock;
   readonly log: Log;
+  /** Where a step publishes metrics; only the functions that publish are given one. */
+  readonly metrics?: MetricsSink;
+  /** The alarms that may start a rollback; only the rollback router's steps are given it. */
+  readonly alarms?: AlarmCatalog;
+  /** Where rollout gates read health; only the gate evaluation step is given one. */
+  readonly metricsSource?: MetricsSource;
 }
 
 /**

@@ -151,7 +151,8 @@ describe('provider-cutover', () => {
     expect(w.engine.notifications.map((n) => n.attributes.outcome)).toEqual(['rolled-back']);
     const notice = JSON.parse(w.engine.notifications[0]!.message);
     expect(notice).toMatchObject({ outcome: 'rolled-back', error: 'SmokeTestFailedError', lock: 'released' });
-    expect(notice.cause).toMatch(/marker just written was not recalled|HTTP 502/);
+    // The API can no longer reach mem0: the write fails (502) or, on a loaded machine, times out.
+    expect(notice.cause).toMatch(/^api smoke test at http:\/\/127\.0\.0\.1:\d+: /);
   });
 
   it('restart never becomes stable: bounded wait, then rollback to native', async () => {

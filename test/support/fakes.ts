@@ -4,8 +4,9 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { RuntimeConfig } from '../../functions/shared/config';
-import { FlagNotFoundError, ServiceNotFoundError } from '../../functions/shared/errors';
+import { BackupNotFoundError, FlagNotFoundError, ServiceNotFoundError } from '../../functions/shared/errors';
 import type { FlagName } from '../../functions/shared/flags';
 import type {
   BlobStore,
@@ -19,6 +20,7 @@ import type {
   ServiceController,
   ServiceKey,
   ServiceState,
+  StreamStore,
 } from '../../functions/shared/ports';
 import type { Deps } from '../../functions/shared/step';
 
@@ -28,9 +30,9 @@ export const SEED_FLAGS: Readonly<Record<FlagName, string>> = {
   'memory/http-base': 'http://sidecar.internal:7070',
   'maintenance-mode': 'off',
   'automation/paused': 'false',
+  'features/memory-context': '{"enabled":false,"percentage":0,"allowList":[]}',
 };
 
-  'features/memory-context': '{"enabled":false,"percentage":0,"allowList":[]}',
 /** SSM-like parameters: every put that changes nothing still bumps the version, as SSM does. */
 export class MemoryFlagStore implements FlagStore {
   private readonly params = new Map<FlagName, FlagValue>();
@@ -96,6 +98,37 @@ export class MemoryBlobStore implements BlobStore {
   json(key: string): unknown {
     const text = this.text(key);
     return text === undefined ? undefined : JSON.parse(text);
+  }
+}
+
+/** Streamed objects in memory, with tags: enough for the catalog and result steps. */
+export class MemoryStreamStore implements StreamStore {
+  readonly bodies = new Map<string, Buffer>();
+  readonly tags = new Map<string, Record<string, string>>();
+
+  async upload(key: string, body: NodeJS.ReadableStream): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(Buffer.from(chunk as Buffer));
+    this.bodies.set(key, Buffer.concat(chunks));
+  }
+
+  async download(key: string): Promise<NodeJS.ReadableStream> {
+    const body = this.bodies.get(key);
+    if (!body) throw new BackupNotFoundError(`${key} does not exist`);
+    return Readable.from([body]);
+  }
+
+  async setTags(key: string, tags: Record<string, string>): Promise<void> {
+    this.tags.set(key, { ...this.tags.get(key), ...tags });
+  }
+
+  async getTags(key: string): Promise<Record<string, string>> {
+    return this.tags.get(key) ?? {};
+  }
+
+  async delete(key: string): Promise<void> {
+    this.bodies.delete(key);
+    this.tags.delete(key);
   }
 }
 
@@ -252,6 +285,7 @@ export interface FakeDeps extends Deps {
   readonly secrets: MemorySecretStore;
   readonly services: ScriptedServiceController;
   readonly blobs: MemoryBlobStore;
+  readonly objects: MemoryStreamStore;
   readonly fetch: HttpFetch;
   readonly clock: FixedClock;
   readonly log: RecordingLog;
@@ -265,6 +299,7 @@ export function fakeDeps(overrides: Partial<FakeDeps> = {}): FakeDeps {
     secrets: new MemorySecretStore(),
     services: new ScriptedServiceController(),
     blobs: new MemoryBlobStore(),
+    objects: new MemoryStreamStore(),
     fetch: globalThis.fetch,
     clock: new FixedClock(),
     log: new RecordingLog(),

@@ -1,9 +1,17 @@
+import { backupCatalog } from './backup-catalog/backup-catalog';
 import { changeRecord } from './change-record/change-record';
 import { checkHealth } from './check-health/check-health';
 import { checkStable } from './check-stable/check-stable';
+import { dataResult } from './data-result/data-result';
+import { healthProbe } from './health-probe/health-probe';
+import { incidentReport } from './incident-report/incident-report';
+import { planResponse } from './plan-response/plan-response';
 import { restartService } from './restart-service/restart-service';
+import { routeAlarm } from './route-alarm/route-alarm';
+import { scaleService } from './scale-service/scale-service';
 import { setFlags } from './set-flags/set-flags';
 import { smokeTest } from './smoke-test/smoke-test';
+import { validateDataInput } from './validate-data-input/validate-data-input';
 import { validateInput } from './validate-input/validate-input';
 
 /**
@@ -19,6 +27,14 @@ export const STEPS = {
   'set-flags': setFlags,
   'restart-service': restartService,
   'check-stable': checkStable,
+  'route-alarm': routeAlarm,
+  'plan-response': planResponse,
+  'incident-report': incidentReport,
+  'health-probe': healthProbe,
+  'data-result': dataResult,
+  'backup-catalog': backupCatalog,
+  'scale-service': scaleService,
+  'validate-data-input': validateDataInput,
 } as const;
 
 export type StepName = keyof typeof STEPS;

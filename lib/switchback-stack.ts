@@ -23,6 +23,10 @@ export const STEP_SETTINGS: Readonly<
   'set-flags': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   'restart-service': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   'check-stable': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  'data-result': { timeout: Duration.seconds(20), memorySize: 256, inVpc: false },
+  'backup-catalog': { timeout: Duration.seconds(50), memorySize: 512, inVpc: false },
+  'scale-service': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  'validate-data-input': { timeout: Duration.seconds(10), memorySize: 256, inVpc: false },
 };
 
 /**

@@ -164,6 +164,11 @@ export class World {
       retryIntervalMs: 0,
       ...options.engine,
       integrations: [dataTask, ...(options.engine?.integrations ?? [])],
+      substitutions: {
+        DataTaskClusterArn: `arn:aws:ecs:local-1:000000000000:cluster/local-${environment}`,
+        DataTaskDefinitionArn: `arn:aws:ecs:local-1:000000000000:task-definition/switchback-${environment}-data-task:1`,
+        ...options.engine?.substitutions,
+      },
     });
     const world = new World(
       dir,
@@ -210,7 +215,11 @@ export class World {
 
 /** The PostgreSQL side of the reference stack: a `memory` database with memories and their embeddings' metadata. */
 async function createMemoryDatabase(postgres: ThrowawayPostgres): Promise<void> {
-  const client = new pg.Client(postgres.connection);
+  const admin = new pg.Client({ ...postgres.connection, database: 'postgres' });
+  await admin.connect();
+  await admin.query('CREATE DATABASE memory');
+  await admin.end();
+  const client = new pg.Client({ ...postgres.connection, database: 'memory' });
   await client.connect();
   try {
     await client.query(`

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { S3BlobStore } from '../shared/adapters/s3-blob-store';
 import { S3StreamStore } from '../shared/adapters/s3-stream-store';
 import { loadRuntimeConfig, parseOrThrow, type RuntimeConfig } from '../shared/config';
-import { ConfigurationError, InvalidInputError } from '../shared/errors';
+import { ConfigurationError, InvalidInputError, RestoreVerificationError } from '../shared/errors';
 import { asLog, createLogger } from '../shared/observability';
 import type { BlobStore } from '../shared/ports';
 import {
@@ -29,11 +29,12 @@ import {
   backupPostgres,
   checkObject,
   type DataDeps,
+  liveRowCounts,
   type PgEnv,
   restorePostgres,
   verifyPostgres,
 } from './postgres';
-import { backupSqlite, restoreSqlite } from './sqlite';
+import { backupSqlite, inspectSqlite, restoreSqlite } from './sqlite';
 
 export const TaskCommand = z.discriminatedUnion('command', [
   z.object({
@@ -48,6 +49,7 @@ export const TaskCommand = z.discriminatedUnion('command', [
   z.object({ command: z.literal('verify'), store: Store, database: DatabaseName, backupId: BackupId }),
   z.object({ command: z.literal('check'), store: Store, database: DatabaseName, backupId: BackupId }),
   z.object({ command: z.literal('restore'), store: Store, database: DatabaseName, backupId: BackupId }),
+  z.object({ command: z.literal('inspect'), store: Store, database: DatabaseName, backupId: BackupId }),
 ]);
 export type TaskCommand = z.infer<typeof TaskCommand>;
 
@@ -131,6 +133,34 @@ export async function runCommand(
         command.backupId,
       );
       return { backupId: manifest.backupId, ...(await checkObject(manifest, deps)) };
+    }
+    case 'inspect': {
+      // After a restore and restart: the live target must still hold exactly what the backup holds.
+      const manifest = await resolveBackup(
+        deps.blobs,
+        deps.environment,
+        command.store,
+        command.database,
+        command.backupId,
+      );
+      const live =
+        command.store === 'postgres'
+          ? { integrity: 'ok', rowCounts: await liveRowCounts(pg, command.database) }
+          : inspectSqlite(path);
+      const diff = Object.keys({ ...manifest.rowCounts, ...live.rowCounts }).filter(
+        (t) => manifest.rowCounts[t] !== live.rowCounts[t],
+      );
+      if (live.integrity !== 'ok' || diff.length) {
+        throw new RestoreVerificationError(
+          `${command.database} after restore: integrity ${live.integrity}; tables differing from backup ${manifest.backupId}: ${diff.join(', ') || 'none'}`,
+        );
+      }
+      return {
+        backupId: manifest.backupId,
+        database: command.database,
+        integrity: live.integrity,
+        rowCounts: live.rowCounts,
+      };
     }
     case 'restore': {
       const manifest = await resolveBackup(

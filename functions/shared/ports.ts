@@ -43,6 +43,11 @@ export interface ServiceState {
 
 export interface ServiceController {
   describe(service: ServiceKey): Promise<ServiceState>;
+  /** Sets the desired task count (0 stops every task); returns the deployment that will carry it. */
+  scale(
+    service: ServiceKey,
+    desiredCount: number,
+  ): Promise<{ deploymentId: string; previousDesiredCount: number }>;
   /** Starts a new deployment (ECS: UpdateService with forceNewDeployment) and returns its id. */
   redeploy(
     service: ServiceKey,
@@ -70,6 +75,47 @@ export interface StreamStore {
 
 export interface Clock {
   now(): Date;
+}
+
+/** One data point for CloudWatch (PutMetricData); the sink fixes the namespace. */
+export interface MetricDatum {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: 'Milliseconds' | 'Seconds' | 'Count' | 'Percent' | 'None';
+  readonly dimensions: Readonly<Record<string, string>>;
+  readonly timestamp: Date;
+  /** 1: high resolution (alarms may evaluate 10 s periods); 60: standard. */
+  readonly storageResolution: 1 | 60;
+}
+
+/** Where steps publish their own metrics (health probe results, recovery times). */
+export interface MetricsSink {
+  put(data: readonly MetricDatum[]): Promise<void>;
+}
+
+/**
+ * What a rollout gate reads over one evaluation window (seed 003's success criteria), each value
+ * aggregated over the window, or null when the source has no data for it.
+ */
+export interface GateSample {
+  /** Requests served (Sum). */
+  readonly requests: number | null;
+  /** Requests that failed (Sum); the gate divides by `requests`. */
+  readonly errors: number | null;
+  /** 95th percentile latency, milliseconds. */
+  readonly p95LatencyMs: number | null;
+  /** Peak memory of the API's containers, MB. */
+  readonly memoryMb: number | null;
+  /** Peak CPU of the API's containers, percent. */
+  readonly cpuPercent: number | null;
+}
+
+/** Where rollout gates read health: CloudWatch on AWS, a scripted source in tests and rehearsals. */
+export interface MetricsSource {
+  /** Aggregates over [start, end). Throws MetricsUnavailableError when the source cannot answer. */
+  sample(window: { readonly start: Date; readonly end: Date }): Promise<GateSample>;
+  /** Names of the watched P0 alarms that are in ALARM now (empty when none is, or none is watched). */
+  alarmsInAlarm(): Promise<string[]>;
 }
 
 /** The subset of Powertools Logger the steps use; the rehearsal supplies a recording one. */

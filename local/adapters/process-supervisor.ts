@@ -68,7 +68,7 @@ export class ProcessSupervisor implements ServiceController {
             id: m.deployment.id,
             status: 'PRIMARY',
             rolloutState: m.deployment.rolloutState,
-            desiredCount: 1,
+            desiredCount: m.wanted ? 1 : 0,
             runningCount: running,
             taskDefinition: m.deployment.taskDefinition,
           },
@@ -95,6 +95,21 @@ export class ProcessSupervisor implements ServiceController {
     m.restarts = 0;
     void this.startTask(m);
     return { deploymentId: id, taskDefinition: m.taskDefinition };
+  }
+
+  async scale(service: ServiceKey, desiredCount: number) {
+    const m = this.get(service);
+    const previousDesiredCount = m.wanted ? 1 : 0;
+    if (desiredCount === 0) {
+      const id = `ecs-svc/${service}-${++this.deploymentCounter}`;
+      m.deployment = { id, rolloutState: 'COMPLETED', taskDefinition: m.taskDefinition };
+      m.wanted = false;
+      await this.stopTask(m);
+      return { deploymentId: id, previousDesiredCount };
+    }
+    if (m.wanted && m.deployment) return { deploymentId: m.deployment.id, previousDesiredCount };
+    const { deploymentId } = await this.redeploy(service);
+    return { deploymentId, previousDesiredCount };
   }
 
   /** Starts a service the first time and waits until it is healthy. */

@@ -204,6 +204,23 @@ export class ScriptedServiceController implements ServiceController {
     this.states.set(service, { ...current, taskDefinition: td, deployments: [fresh, ...older] });
     return { deploymentId: fresh.id, taskDefinition: td };
   }
+
+  readonly scales: { service: ServiceKey; desiredCount: number }[] = [];
+
+  async scale(service: ServiceKey, desiredCount: number) {
+    this.scales.push({ service, desiredCount });
+    const current = this.states.get(service);
+    if (!current) throw new ServiceNotFoundError(`service ${service} not found`);
+    const primary = current.deployments.find((d) => d.status === 'PRIMARY') ?? deployment();
+    const updated = { ...primary, desiredCount, runningCount: desiredCount };
+    this.states.set(service, {
+      ...current,
+      desiredCount,
+      runningCount: desiredCount,
+      deployments: [updated],
+    });
+    return { deploymentId: updated.id, previousDesiredCount: current.desiredCount };
+  }
 }
 
 export class MemorySecretStore implements SecretStore {

@@ -48,6 +48,26 @@ export class EcsServiceController implements ServiceController {
     };
   }
 
+  async scale(service: ServiceKey, desiredCount: number) {
+    const before = await this.describe(service);
+    let out: { service?: Service };
+    try {
+      out = await this.client.send(
+        new UpdateServiceCommand({ cluster: this.cluster, service: this.names[service], desiredCount }),
+      );
+    } catch (err) {
+      if (err instanceof ServiceNotFoundException || err instanceof ClusterNotFoundException) {
+        throw new ServiceNotFoundError(
+          `ECS service ${this.names[service]} not found in cluster ${this.cluster}`,
+        );
+      }
+      throw err;
+    }
+    const primary = out.service?.deployments?.find((d) => d.status === 'PRIMARY');
+    if (!primary?.id) throw new ServiceNotFoundError(`ECS reported no deployment for ${this.names[service]}`);
+    return { deploymentId: primary.id, previousDesiredCount: before.desiredCount };
+  }
+
   async redeploy(service: ServiceKey, taskDefinition?: string) {
     let out: { service?: Service };
     try {

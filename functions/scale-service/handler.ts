@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { scaleService } from './scale-service';
+
+export const handler = makeHandler(scaleService);

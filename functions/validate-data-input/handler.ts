@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { validateDataInput } from './validate-data-input';
+
+export const handler = makeHandler(validateDataInput);

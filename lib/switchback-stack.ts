@@ -23,6 +23,11 @@ export const STEP_SETTINGS: Readonly<
   'set-flags': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   'restart-service': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   'check-stable': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  'route-alarm': { timeout: Duration.seconds(10), memorySize: 256, inVpc: false },
+  'plan-response': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  'incident-report': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  // Probes for a minute (rounds x interval) plus one probe timeout; see lib/health-probe.ts.
+  'health-probe': { timeout: Duration.seconds(75), memorySize: 256, inVpc: true },
   'data-result': { timeout: Duration.seconds(20), memorySize: 256, inVpc: false },
   'backup-catalog': { timeout: Duration.seconds(50), memorySize: 512, inVpc: false },
   'scale-service': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },

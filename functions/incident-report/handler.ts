@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { incidentReport } from './incident-report';
+
+export const handler = makeHandler(incidentReport);

@@ -85,7 +85,9 @@ export async function backupPostgres(
   return withClient(env, req.database, async (client) => {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]?.s ?? '';
-    const serverVersion = (await client.query<{ v: string }>('SHOW server_version')).rows[0]?.v ?? 'unknown';
+    const serverVersion =
+      (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ??
+      'unknown';
     const counts = await rowCounts(client);
 
     const dump = spawnTool(

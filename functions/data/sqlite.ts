@@ -108,7 +108,7 @@ export async function backupSqlite(
     deps.log.info('sqlite backup written', { backupId: req.backupId, bytes: meter.bytes });
     return manifest;
   } finally {
-    rmSync(copy, { force: true });
+    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${copy}${suffix}`, { force: true });
   }
 }
 
@@ -154,12 +154,15 @@ export async function restoreSqlite(manifest: BackupManifest, path: string, deps
         target.close();
       }
     }
-    for (const suffix of ['-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
+    for (const suffix of ['-wal', '-shm', '-journal']) {
+      rmSync(`${path}${suffix}`, { force: true });
+      rmSync(`${staged}${suffix}`, { force: true });
+    }
     renameSync(staged, path);
     deps.log.info('sqlite restore swapped in', { backupId: manifest.backupId, path });
     return { backupId: manifest.backupId, database: manifest.database, rowCounts: check.rowCounts };
   } finally {
-    rmSync(staged, { force: true });
+    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${staged}${suffix}`, { force: true });
   }
 }
 

@@ -1,5 +1,13 @@
 import { z } from 'zod';
 import { describeIssues, type RuntimeConfig } from '../functions/shared/config';
+import {
+  AlarmOverrides,
+  DecisionMatrix,
+  IncidentsConfig,
+  MonitoringConfig,
+  SEED_DECISION_MATRIX,
+} from './alarm-schema';
+import { checkDataNetwork, DataConfig, runtimeDataOf } from './data-schema';
 
 /** CloudWatch Logs retention periods CloudFormation accepts. */
 const RETENTION_DAYS = [
@@ -87,6 +95,16 @@ export const StageConfig = z.strictObject({
       message: `one of ${RETENTION_DAYS.join(', ')}`,
     })
     .default(90),
+  /** Backups and restores of PostgreSQL and SQLite (lib/data-schema.ts). Absent: none deployed. */
+  data: DataConfig.optional(),
+  /** Where the alarms read their metrics (ALB target group, the app's namespace, the health probe). */
+  monitoring: MonitoringConfig.prefault({}),
+  /** Seed 004's decision matrix: issue type x severity -> config / code / data rollback, or none. */
+  decisionMatrix: DecisionMatrix.default([...SEED_DECISION_MATRIX]),
+  /** Overrides of the seed alarms by id (see lib/alarm-schema.ts); `null` drops one. */
+  alarms: AlarmOverrides.default({}),
+  /** How the rollback router handles alarms (detection budget, cool-down, settle time). */
+  incidents: IncidentsConfig.prefault({}),
 });
 export type StageConfig = z.infer<typeof StageConfig>;
 
@@ -100,7 +118,7 @@ export class StageConfigError extends Error {
 
 /** Validates one stage; the error names the stage and every bad field. */
 export function parseStage(raw: unknown, where = 'stage'): StageConfig {
-  const parsed = StageConfig.safeParse(raw);
+  const parsed = StageConfig.superRefine(checkDataNetwork).safeParse(raw);
   if (!parsed.success) {
     const name =
       typeof raw === 'object' && raw !== null && 'name' in raw
@@ -145,6 +163,7 @@ export function toRuntimeConfig(stage: StageConfig, bucketName: string): Runtime
     services: { ...stage.services },
     changeRecords: { bucket: bucketName, prefix: changeRecordPrefix(stage) },
     secrets: { ...stage.secrets },
+    ...runtimeDataOf(stage),
     timing: { ...stage.timing },
   };
 }

@@ -6,6 +6,7 @@ import { InjectedFailureError } from '../functions/shared/errors';
 import { type Deps, invokeStep } from '../functions/shared/step';
 import type { LocalDynamo } from './adapters/lock-table';
 import type { RecordingLog } from './adapters/recording-log';
+import { TaskTokens } from './adapters/task-tokens';
 import { procedureNames, readDefinitionText, substitute, taskStates } from './definitions';
 
 /** One entry of the local engine's execution event log (the library does not export the type). */
@@ -96,7 +97,13 @@ export interface EngineOptions {
 }
 
 /** State machines that the lock janitor's EventBridge rule watches (as the CDK stack wires it). */
-const GUARDED = new Set(['provider-cutover', 'provider-rollback']);
+const GUARDED = new Set([
+  'provider-cutover',
+  'provider-rollback',
+  'rollback-router',
+  'feature-rollout',
+  'feature-disable',
+]);
 
 export function functionArn(environment: string, step: StepName): string {
   return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:switchback-${environment}-${step}`;
@@ -116,6 +123,13 @@ export class LocalEngine {
   readonly notifications: Notification[] = [];
   private readonly definitions = new Map<string, Record<string, unknown>>();
   private readonly substitutions: Record<string, string>;
+  /** Task tokens of `.waitForTaskToken` tasks: `sendTaskSuccess`/`sendTaskFailure` answer them. */
+  readonly taskTokens = new TaskTokens();
+  /** Abort handles of running executions, by ARN: how `stop` (StopExecution) reaches them. */
+  private readonly running = new Map<
+    string,
+    { abort: () => void; stop?: { error: string; cause: string } }
+  >();
 
   constructor(private readonly options: EngineOptions) {
     const env = options.environment;
@@ -190,11 +204,18 @@ export class LocalEngine {
       }
     }
     const machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true } });
+    const tokens = this.taskTokens;
     const execution = machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides, waitTimeOverrides },
       context: {
         Execution: { Id: arn, Name: name, Input: input, StartTime: new Date(record.startedAt).toISOString() },
         StateMachine: { Id: stateMachineArn(this.options.environment, procedure), Name: procedure },
+        // `$$.Task.Token`: a fresh token each time a task state's Parameters read it.
+        Task: {
+          get Token() {
+            return tokens.issue(arn);
+          },
+        },
       } as never,
     });
 
@@ -202,10 +223,17 @@ export class LocalEngine {
       for await (const event of execution.eventLogs) {
         record.events.push(event);
         this.track(record, event);
+        // A callback task that failed (its timeout, or a failure sent for it) stops waiting.
+        if ((event.type === 'StateFailed' || event.type === 'StateCaught') && 'state' in event)
+          this.taskTokens.expire(record.arn, event.state.name);
         this.options.onEvent?.(record, event);
       }
     })();
 
+    const handle: { abort: () => void; stop?: { error: string; cause: string } } = {
+      abort: () => execution.abort(),
+    };
+    this.running.set(arn, handle);
     const done = (async (): Promise<ExecutionRecord> => {
       try {
         record.output = await execution.result;
@@ -216,9 +244,13 @@ export class LocalEngine {
         else if (e.name === 'ExecutionTimeoutError') record.status = 'TIMED_OUT';
         else record.status = 'FAILED';
         const inner = e.cause;
-        record.error = inner?.name ?? e.name;
-        record.cause = typeof inner?.cause === 'string' ? inner.cause : (inner?.message ?? e.message);
+        record.error = handle.stop?.error ?? inner?.name ?? e.name;
+        record.cause =
+          handle.stop?.cause ??
+          (typeof inner?.cause === 'string' ? inner.cause : (inner?.message ?? e.message));
       }
+      this.running.delete(arn);
+      this.taskTokens.expire(arn);
       record.stoppedAt = Date.now();
       await consume.catch(() => undefined);
       if (record.status !== 'SUCCEEDED' && GUARDED.has(procedure)) await this.emitStatusChange(record);
@@ -226,6 +258,43 @@ export class LocalEngine {
     })();
 
     return { arn, record, abort: () => execution.abort(), done };
+  }
+
+  /**
+   * StopExecution: aborts a running execution by ARN (its nested `.sync` executions too, as Step
+   * Functions does). A step invocation already in progress still finishes, as a Lambda would; no
+   * state after it runs. Stopping an execution that already ended changes nothing.
+   */
+  stop(arn: string, details: { error?: string; cause?: string } = {}): { StopDate: number } {
+    const record = this.executions.find((e) => e.arn === arn);
+    if (!record) {
+      throw Object.assign(new Error(`Execution Does Not Exist: '${arn}'`), {
+        name: 'Sfn.ExecutionDoesNotExistException',
+      });
+    }
+    const handle = this.running.get(arn);
+    if (handle) {
+      for (const child of this.executions.filter((e) => e.parentArn === arn && e.status === 'RUNNING'))
+        this.stop(child.arn, details);
+      handle.stop = { error: details.error ?? 'ExecutionAborted', cause: details.cause ?? '' };
+      handle.abort();
+    }
+    return { StopDate: record.stoppedAt ?? Date.now() };
+  }
+
+  /** SendTaskSuccess: resumes the task waiting on `token` with `output` as its result. */
+  sendTaskSuccess(token: string, output: unknown): void {
+    this.taskTokens.succeed(token, output);
+  }
+
+  /** SendTaskFailure: fails the task waiting on `token` with `error` (what its Catch matches). */
+  sendTaskFailure(token: string, error: string, cause?: string): void {
+    this.taskTokens.fail(token, error, cause);
+  }
+
+  /** Tasks waiting for a callback, oldest first. */
+  pendingTasks() {
+    return this.taskTokens.pending();
   }
 
   /** Starts an execution and waits for it to end. */
@@ -311,8 +380,17 @@ export class LocalEngine {
     if (dynamo) return (input) => this.options.dynamo.integration(dynamo[1] as string, input);
     if (resource === 'arn:aws:states:::sns:publish')
       return (input, execution) => this.publish(input, execution);
+    if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') {
+      return (input, execution) => this.invokeAndWait(input, execution, state);
+    }
     if (resource === 'arn:aws:states:::states:startExecution.sync:2') {
       return (input, execution) => this.startChild(input, execution);
+    }
+    if (resource === 'arn:aws:states:::aws-sdk:sfn:stopExecution') {
+      return async (input) => {
+        const p = input as { ExecutionArn: string; Error?: string; Cause?: string };
+        return this.stop(p.ExecutionArn, { error: p.Error, cause: p.Cause });
+      };
     }
     throw new Error(`${procedure}:${state} uses resource ${resource}, which the local engine cannot run`);
   }
@@ -341,6 +419,36 @@ export class LocalEngine {
     return { MessageId: randomUUID() };
   }
 
+  /**
+   * `lambda:invoke.waitForTaskToken`: invokes the step named by `FunctionName` with `Payload`,
+   * then waits until the token passed in the Payload is answered. The step's own result is
+   * discarded, as on AWS.
+   */
+  private async invokeAndWait(input: unknown, execution: ExecutionRecord, state: string) {
+    const p = input as { FunctionName?: string; Payload?: Record<string, unknown> };
+    const step = STEP_NAMES.find((s) => functionArn(this.options.environment, s) === p.FunctionName);
+    if (!step) throw new Error(`${execution.procedure}:${state}: no step for FunctionName ${p.FunctionName}`);
+    const token = Object.values(p.Payload ?? {}).find(
+      (v): v is string => typeof v === 'string' && this.taskTokens.isIssued(v),
+    );
+    if (!token) {
+      throw Object.assign(new Error(`${state} must pass $$.Task.Token in its Payload`), {
+        name: 'States.Runtime',
+      });
+    }
+    const answer = this.taskTokens.wait(token, execution.arn, state);
+    try {
+      await invokeStep(STEPS[step] as never, p.Payload, {
+        ...this.options.deps,
+        log: this.options.logs.forStep(step, execution.arn),
+      });
+    } catch (err) {
+      this.taskTokens.expire(execution.arn, state);
+      throw err;
+    }
+    return answer;
+  }
+
   private async startChild(input: unknown, parent: ExecutionRecord) {
     const p = input as { StateMachineArn: string; Input: unknown; Name?: string };
     const procedure = procedureNames().find(
@@ -356,6 +464,8 @@ export class LocalEngine {
         JSON.stringify({
           ExecutionArn: child.arn,
           Status: child.status,
+          StartDate: child.startedAt,
+          StopDate: child.stoppedAt,
           Error: child.error,
           Cause: child.cause,
         }),

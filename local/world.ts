@@ -7,15 +7,20 @@ import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { S3StreamStore } from '../functions/shared/adapters/s3-stream-store';
 import type { RuntimeConfig } from '../functions/shared/config';
 import { flagParameterName } from '../functions/shared/flags';
+import type { MetricsSource } from '../functions/shared/ports';
 import {
   MEMORY_CONTEXT_FLAG,
   MEMORY_CONTEXT_OFF,
   serializeMemoryContextFlag,
 } from '../functions/shared/memory-context';
+import type { IncidentsConfig } from '../lib/alarm-schema';
 import { FileParameterStore, secretsOf } from './adapters/file-flag-store';
 import { LocalDynamo } from './adapters/lock-table';
 import { ProcessSupervisor } from './adapters/process-supervisor';
 import { RecordingLog } from './adapters/recording-log';
+import { RecordingMetrics } from './adapters/recording-metrics';
+import { ScriptedMetricsSource } from './adapters/scripted-metrics';
+import { localAlarmCatalog } from './alarm-catalog';
 import { buildDataTask, dataTaskIntegration } from './data-task';
 import { type EngineOptions, LocalEngine } from './engine';
 import { ThrowawayPostgres } from './postgres';
@@ -38,6 +43,12 @@ export interface WorldOptions {
    * (PostgreSQL `memory`, the API's SQLite store `memory`) backup-able and restorable.
    */
   readonly postgres?: boolean;
+  /** How the rollback router handles incidents here (cool-down, change age, settle time). */
+  readonly incidents?: Partial<IncidentsConfig>;
+  /** What rollout gates read; a healthy scripted source by default. */
+  readonly metricsSource?: MetricsSource;
+  /** How long the API caches the feature flag it reads per request (ms). @default 1000 */
+  readonly featureFlagCacheMs?: number;
 }
 
 /**
@@ -60,6 +71,8 @@ export class World {
     readonly s3: LocalS3,
     readonly objects: S3StreamStore,
     readonly postgres: ThrowawayPostgres | undefined,
+    /** What the steps published to "CloudWatch" (probe availability, recovery times). */
+    readonly metrics: RecordingMetrics,
   ) {}
 
   static async start(options: WorldOptions): Promise<World> {
@@ -121,6 +134,10 @@ export class World {
           MEMORY_HTTP_BASE: (await parameters.get('memory/http-base')).value,
           MAINTENANCE_MODE: (await parameters.get('maintenance-mode')).value,
           SIDECAR_API_KEY: await secrets.get(sidecarApiKeyParameter),
+          // Seed 003's feature flag is read per request (through a short cache), not at start.
+          FEATURE_FLAG_FILE: parameters.path,
+          MEMORY_CONTEXT_FLAG_PARAMETER: flagParameterName(prefix, MEMORY_CONTEXT_FLAG),
+          FEATURE_FLAG_CACHE_MS: String(options.featureFlagCacheMs ?? 1_000),
         }),
       },
     });
@@ -146,6 +163,7 @@ export class World {
     const lockTable = `switchback-${environment}-locks`;
     await dynamo.createLockTable(lockTable);
     const logs = new RecordingLog();
+    const metrics = new RecordingMetrics();
     const engine = new LocalEngine({
       environment,
       lockTable,
@@ -160,6 +178,9 @@ export class World {
         objects,
         fetch: globalThis.fetch,
         clock: { now: () => new Date() },
+        metrics,
+        alarms: localAlarmCatalog(environment, options.incidents),
+        metricsSource: options.metricsSource ?? new ScriptedMetricsSource(),
       },
       retryIntervalMs: 0,
       ...options.engine,
@@ -184,6 +205,7 @@ export class World {
       s3,
       objects,
       postgres,
+      metrics,
     );
     try {
       await services.start('sidecar');

@@ -129,6 +129,11 @@ export class RolloutInterruptedError extends SwitchbackError {}
 /** A gate dry run could not finish; it never changes anything. */
 export class DryRunFailedError extends SwitchbackError {}
 
+// Alarm-started rollbacks (rollback router).
+
+/** The rollback router acted on an alarm but could not write the incident report (the notification says what it did). */
+export class IncidentReportError extends SwitchbackError {}
+
 /** Thrown by the local rehearsal's failure injection; never by production code. */
 export class InjectedFailureError extends SwitchbackError {}
 
@@ -170,6 +175,7 @@ export const ERROR_CLASSES = {
   RolloutRolledBackError,
   RolloutInterruptedError,
   DryRunFailedError,
+  IncidentReportError,
   InjectedFailureError,
 } as const;
 

@@ -1,0 +1,22 @@
+import type { AlarmCatalog } from '../functions/shared/alarm-catalog';
+import { alarmCatalog, resolveAlarms } from '../lib/alarm-readiness';
+import type { IncidentsConfig } from '../lib/alarm-schema';
+import { parseStage } from '../lib/config';
+import { procedureNames } from './definitions';
+
+/**
+ * The alarm catalog a deployed stage would give the router, built from the same seed alarms and
+ * decision matrix (and the same readiness check) for a local environment.
+ */
+export function localAlarmCatalog(
+  environment: string,
+  incidents: Partial<IncidentsConfig> = {},
+): AlarmCatalog {
+  const stage = parseStage({
+    name: environment,
+    services: { cluster: `local-${environment}`, api: 'memory-api', sidecar: 'memory-sidecar' },
+    endpoints: { apiBaseUrl: 'http://127.0.0.1:1', sidecarBaseUrl: 'http://127.0.0.1:2' },
+    incidents,
+  });
+  return alarmCatalog(stage, resolveAlarms(stage, { deployedProcedures: procedureNames() }));
+}

@@ -3,10 +3,16 @@ import { changeRecord } from './change-record/change-record';
 import { checkHealth } from './check-health/check-health';
 import { checkStable } from './check-stable/check-stable';
 import { dataResult } from './data-result/data-result';
+import { disableFeature } from './disable-feature/disable-feature';
+import { evaluateGate } from './evaluate-gate/evaluate-gate';
+import { featureCheck } from './feature-check/feature-check';
+import { featureInput } from './feature-input/feature-input';
 import { healthProbe } from './health-probe/health-probe';
 import { incidentReport } from './incident-report/incident-report';
 import { planResponse } from './plan-response/plan-response';
+import { requestApproval } from './request-approval/request-approval';
 import { restartService } from './restart-service/restart-service';
+import { rollout } from './rollout/rollout';
 import { routeAlarm } from './route-alarm/route-alarm';
 import { scaleService } from './scale-service/scale-service';
 import { setFlags } from './set-flags/set-flags';
@@ -35,6 +41,12 @@ export const STEPS = {
   'backup-catalog': backupCatalog,
   'scale-service': scaleService,
   'validate-data-input': validateDataInput,
+  'feature-input': featureInput,
+  rollout,
+  'feature-check': featureCheck,
+  'evaluate-gate': evaluateGate,
+  'request-approval': requestApproval,
+  'disable-feature': disableFeature,
 } as const;
 
 export type StepName = keyof typeof STEPS;

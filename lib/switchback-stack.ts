@@ -32,6 +32,14 @@ export const STEP_SETTINGS: Readonly<
   'backup-catalog': { timeout: Duration.seconds(50), memorySize: 512, inVpc: false },
   'scale-service': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   'validate-data-input': { timeout: Duration.seconds(10), memorySize: 256, inVpc: false },
+  // Feature rollout (seed 003); see lib/feature-rollout.ts.
+  'feature-input': { timeout: Duration.seconds(10), memorySize: 256, inVpc: false },
+  rollout: { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  // Polls the app for up to a minute (the disable's budget), then exercises its memory endpoints.
+  'feature-check': { timeout: Duration.seconds(80), memorySize: 256, inVpc: true },
+  'evaluate-gate': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  'request-approval': { timeout: Duration.seconds(20), memorySize: 256, inVpc: false },
+  'disable-feature': { timeout: Duration.seconds(20), memorySize: 256, inVpc: false },
 };
 
 /**

@@ -42,9 +42,7 @@ function issuesOf(raw: string): string[] {
   }
   const parsed = MemoryContextFlag.safeParse(json);
   if (parsed.success) return [];
-  return parsed.error.issues.map(
-    (i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`,
-  );
+  return parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
 }
 
 /**
@@ -59,7 +57,9 @@ export const MemoryContextFlagValue = z.string().superRefine((raw, ctx) => {
 export function parseMemoryContextFlag(raw: string): MemoryContextFlag {
   const issues = issuesOf(raw);
   if (issues.length) {
-    throw new InvalidFlagValueError(`Flag "${MEMORY_CONTEXT_FLAG}" has an invalid value: ${issues.join('; ')}`);
+    throw new InvalidFlagValueError(
+      `Flag "${MEMORY_CONTEXT_FLAG}" has an invalid value: ${issues.join('; ')}`,
+    );
   }
   return MemoryContextFlag.parse(JSON.parse(raw));
 }

@@ -6,6 +6,7 @@
  */
 import { createServer } from 'node:http';
 import { env, kOf, readJson, send, textOf } from './http';
+import { memoryContextRoutes } from './memory-context';
 import { MemoryStore } from './store';
 
 const port = Number(env('PORT'));
@@ -14,6 +15,8 @@ const httpBase = process.env.MEMORY_HTTP_BASE?.replace(/\/+$/, '');
 const maintenance = process.env.MAINTENANCE_MODE === 'on';
 const sidecarKey = process.env.SIDECAR_API_KEY;
 const native = new MemoryStore(env('DATA_FILE'));
+// Seed 003's /api/v1 endpoints, behind the features/memory-context flag (read per request, cached).
+const memoryContext = memoryContextRoutes({ env: process.env, dataFile: env('DATA_FILE'), maintenance });
 
 if (provider !== 'native' && provider !== 'http') {
   console.error(JSON.stringify({ msg: 'invalid MEMORY_PROVIDER', provider }));
@@ -56,6 +59,7 @@ const server = createServer(async (req, res) => {
         sidecar: ok ? 'ok' : 'unreachable',
       });
     }
+    if (await memoryContext(req, res, url)) return;
     if (maintenance && url.pathname.startsWith('/memories')) {
       return send(res, 503, { error: 'maintenance mode', provider });
     }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRecord, recordKey } from '../../functions/change-record/record';
+import type { MetricsSource } from '../../functions/shared/ports';
 import type { Fault, Hook } from '../../local/engine';
 import { World } from '../../local/world';
 
@@ -10,6 +11,10 @@ export interface TestWorldOptions {
   readonly faults?: readonly Fault[];
   readonly sidecarApiKey?: string;
   readonly stabilityMaxAttempts?: number;
+  readonly postgres?: boolean;
+  /** What rollout gates read (a scripted source the test drives). */
+  readonly metricsSource?: MetricsSource;
+  readonly featureFlagCacheMs?: number;
 }
 
 /** A fresh world per scenario, with fast waits; `dispose` stops its processes and removes its folder. */
@@ -20,6 +25,9 @@ export async function startWorld(
   const world = await World.start({
     dir,
     sidecarApiKey: options.sidecarApiKey,
+    postgres: options.postgres,
+    metricsSource: options.metricsSource,
+    featureFlagCacheMs: options.featureFlagCacheMs,
     timing: { stabilityMaxAttempts: options.stabilityMaxAttempts ?? 6, httpTimeoutMs: 1_500 },
     engine: { waitOverrideMs: 40, hooks: options.hooks, faults: options.faults },
   });

@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { featureCheck } from './feature-check';
+
+export const handler = makeHandler(featureCheck);

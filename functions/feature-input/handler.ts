@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { featureInput } from './feature-input';
+
+export const handler = makeHandler(featureInput);

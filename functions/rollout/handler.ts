@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { rollout } from './rollout';
+
+export const handler = makeHandler(rollout);

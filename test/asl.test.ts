@@ -19,13 +19,15 @@ const SUBSTITUTABLE = new Set([
   'Environment',
   'LockTableName',
   'NotificationTopicArn',
+  'DataTaskClusterArn',
+  'DataTaskDefinitionArn',
   ...STEP_NAMES.map(functionPlaceholder),
   ...PROCEDURES.map(
     (p) => `${p.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}StateMachineArn`,
   ),
 ]);
 /** Error name prefixes raised by Step Functions and its integrations, not by our code. */
-const SERVICE_PREFIXES = ['States.', 'Lambda.', 'DynamoDB.', 'SNS.'];
+const SERVICE_PREFIXES = ['States.', 'Lambda.', 'DynamoDB.', 'SNS.', 'ECS.'];
 const TRANSIENT_LAMBDA = [
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
@@ -118,6 +120,16 @@ describe('compensation', () => {
   const POINT_OF_NO_RETURN: Record<string, { from: string; until: string; compensation: string }> = {
     'provider-cutover': { from: 'SwitchToHttp', until: 'CloseChange', compensation: 'RollBack' },
     'provider-rollback': { from: 'RestoreFlags', until: 'HasChangeRecord', compensation: 'EnterMaintenance' },
+    'restore-postgres': {
+      from: 'StartMaintenance',
+      until: 'UpdateRetention',
+      compensation: 'RecoverMaintenance',
+    },
+    'restore-sqlite': {
+      from: 'StartMaintenance',
+      until: 'UpdateRetention',
+      compensation: 'RecoverMaintenance',
+    },
   };
 
   it.each(Object.entries(POINT_OF_NO_RETURN))(
@@ -130,12 +142,18 @@ describe('compensation', () => {
       );
       const tasks = [...forward].filter((s) => (def.States[s] as State).Type === 'Task' && s !== until);
       expect(tasks.length).toBeGreaterThan(3);
+      const catchesInto = (name: string) =>
+        ((def.States[name] as State).Catch ?? []).some(
+          (c) => c.ErrorEquals.includes('States.ALL') && c.Next === compensation,
+        );
       for (const task of tasks) {
-        const catches = (def.States[task] as State).Catch ?? [];
-        expect(
-          catches.some((c) => c.ErrorEquals.includes('States.ALL') && c.Next === compensation),
-          task,
-        ).toBe(true);
+        const state = def.States[task] as State;
+        // A data task (ECS) hands every outcome to the step that reads its recorded result; that step catches.
+        const handsOver =
+          state.Resource === 'arn:aws:states:::ecs:runTask.sync' &&
+          (state.Catch ?? []).every((c) => c.Next === state.Next) &&
+          catchesInto(state.Next as string);
+        expect(catchesInto(task) || handsOver, task).toBe(true);
       }
     },
   );

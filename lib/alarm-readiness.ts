@@ -54,7 +54,9 @@ export function resolveAlarms(stage: StageConfig, context: ReadinessContext): Re
   for (const id of ids) {
     const override = stage.alarms[id];
     if (override === null) continue;
-    const merged = { ...(SEED_ALARMS[id] ?? {}), ...(override ?? {}) };
+    // A field set to null in the override removes the seed's value (then the schema or readiness names it).
+    const merged: Record<string, unknown> = { ...(SEED_ALARMS[id] ?? {}), ...(override ?? {}) };
+    for (const [k, v] of Object.entries(merged)) if (v === null) delete merged[k];
     const parsed = AlarmSpec.safeParse(merged);
     if (!parsed.success) {
       problems.push(`alarm ${id}: ${describeIssues(parsed.error).replace(/(^|; )/g, `$1alarms.${id}.`)}`);

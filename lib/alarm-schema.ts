@@ -534,5 +534,8 @@ export const IncidentsConfig = z.strictObject({
 });
 export type IncidentsConfig = z.infer<typeof IncidentsConfig>;
 
-/** Per-alarm overrides in `cdk.json`: any field of a seed alarm, a whole new alarm, or `null` to drop one. */
+/**
+ * Per-alarm overrides in `cdk.json`: any field of a seed alarm (a field set to `null` is removed),
+ * a whole new alarm, or `null` to drop a seed alarm.
+ */
 export const AlarmOverrides = z.record(AlarmId, z.union([z.null(), z.record(z.string(), z.unknown())]));

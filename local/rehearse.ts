@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { ScriptedMetricsSource } from './adapters/scripted-metrics';
 import { procedureNames } from './definitions';
-import type { EventLog, ExecutionRecord, Notification } from './engine';
+import type { EventLog, ExecutionRecord, Hook, Notification } from './engine';
 import { World } from './world';
 
 export interface RehearsalOptions {
@@ -14,6 +15,8 @@ export interface RehearsalOptions {
   readonly dir?: string;
   readonly write: (line: string) => void;
   readonly color?: boolean;
+  /** feature-rollout: the gate's metrics show a 5 % error rate from the start of this phase (1-based). */
+  readonly errorSpikeAtPhase?: number;
 }
 
 export interface RehearsalResult {
@@ -31,9 +34,43 @@ const DEFAULT_INPUT: Record<string, unknown> = {
     requestedBy: 'rehearsal',
   },
   'provider-rollback': { reason: 'Rehearsal: put the native provider back', requestedBy: 'rehearsal' },
+  // Seed 003's four phases with bakes of seconds instead of hours, the gate every second.
+  'feature-rollout': {
+    reason: 'Rehearsal: roll out Memory & Context in phases',
+    requestedBy: 'rehearsal',
+    bakeSeconds: { infrastructure: 2, internal: 2, canary: 3, full: 2 },
+    gate: { intervalSeconds: 1 },
+  },
+  'feature-disable': { reason: 'Rehearsal: emergency disable of Memory & Context', requestedBy: 'rehearsal' },
+  backup: {
+    store: 'sqlite',
+    database: 'memory',
+    reason: 'Rehearsal: back up the memory store',
+    requestedBy: 'rehearsal',
+  },
+  'restore-sqlite': {
+    database: 'memory',
+    reason: 'Rehearsal: restore the memory store',
+    requestedBy: 'rehearsal',
+  },
+  'restore-postgres': {
+    database: 'memory',
+    reason: 'Rehearsal: restore the memory database',
+    requestedBy: 'rehearsal',
+  },
 };
 /** What must have happened before a procedure makes sense (a rollback needs a cutover to undo). */
-const SETUP: Record<string, string[]> = { 'provider-rollback': ['provider-cutover'] };
+const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> = {
+  'restore-sqlite': ['backup'],
+  'restore-postgres': [
+    {
+      procedure: 'backup',
+      input: { store: 'postgres', database: 'memory', reason: 'Rehearsal: nightly backup' },
+    },
+  ],
+  'provider-rollback': ['provider-cutover'],
+  'feature-disable': ['feature-rollout'],
+};
 const REHEARSABLE = Object.keys(DEFAULT_INPUT);
 
 /**
@@ -56,11 +93,18 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     `  starting the reference memory stack (API + mem0-style sidecar), DynamoDB lock table and SSM parameters...`,
   );
 
+  const metricsSource = new ScriptedMetricsSource();
+  // PostgreSQL (a throwaway cluster) only when the procedure touches it.
+  const input = (options.input ?? DEFAULT_INPUT[procedure]) as { store?: string } | undefined;
+  const postgres = procedure === 'restore-postgres' || input?.store === 'postgres';
   const world = await World.start({
     dir,
+    postgres,
+    metricsSource,
     engine: {
       faults: options.failAt ? [{ procedure, state: options.failAt }] : [],
       onEvent: (execution, event) => printEvent(write, c, execution, event, world),
+      ...(options.errorSpikeAtPhase ? { hooks: errorSpike(metricsSource, options.errorSpikeAtPhase) } : {}),
     },
   });
   try {
@@ -70,10 +114,14 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     write(`  state    ${relative(process.cwd(), dir) || dir}`);
     if (options.failAt) write(c.yellow(`  failure injected at ${procedure}:${options.failAt}`));
 
-    for (const setup of SETUP[procedure] ?? []) {
+    for (const step of SETUP[procedure] ?? []) {
+      const setup = typeof step === 'string' ? step : step.procedure;
       write('');
       write(c.dim(`setup: ${setup}`));
-      const prior = await world.engine.run(setup, DEFAULT_INPUT[setup]);
+      const prior = await world.engine.run(
+        setup,
+        typeof step === 'string' ? DEFAULT_INPUT[setup] : step.input,
+      );
       if (prior.status !== 'SUCCEEDED')
         throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
     }
@@ -101,6 +149,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     write(
       `  api            ${after ? `provider ${String(after.body.provider)}, health ${after.status}, maintenance ${String(after.body.maintenance)}` : 'not answering'}`,
     );
+    if (procedure.startsWith('feature-')) write(`  feature        ${await featureServed(world)}`);
     write(`  lock           ${lock ? `HELD by ${lock.owner} (${lock.status})` : 'released'}`);
     for (const n of world.engine.notifications.filter((n) => n.executionArn === execution.arn)) {
       write(`  notification   ${n.subject}`);
@@ -126,6 +175,35 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   } finally {
     await world.close();
   }
+}
+
+/** What the app serves of seed 003's feature: its own `/api/v1/config`. */
+async function featureServed(world: World): Promise<string> {
+  try {
+    const res = await fetch(`${world.config.endpoints.api}/api/v1/config`, {
+      signal: AbortSignal.timeout(2_000),
+    });
+    const body = (await res.json()) as {
+      memory_context_enabled?: boolean;
+      memory_context?: { percentage?: number | null; flag_version?: number | null };
+    };
+    if (!body.memory_context_enabled)
+      return `memory context OFF (flag version ${body.memory_context?.flag_version})`;
+    return `memory context ON for ${body.memory_context?.percentage} % + allow-list (flag version ${body.memory_context?.flag_version})`;
+  } catch {
+    return 'not answering';
+  }
+}
+
+/** From the start of phase `n` (1-based) on, the gate reads a 5 % error rate. */
+function errorSpike(source: ScriptedMetricsSource, n: number): Record<string, Hook> {
+  let started = 0;
+  return {
+    'feature-rollout:StartPhase': () => {
+      started += 1;
+      if (started === n) source.set({ errors: Math.ceil((source.current.requests ?? 0) * 0.05) });
+    },
+  };
 }
 
 /** The outcome a procedure reported (its notice), else its execution status. */

@@ -21,6 +21,19 @@ const Open = z.strictObject({
   requestedBy: z.string(),
   /** The values the change is about to set. */
   target: z.array(z.strictObject({ name: FlagNameSchema, value: z.string() })).min(1),
+  /** Verified backups taken before the change (the outputs of the `backup` procedure). */
+  backups: z
+    .array(
+      z.looseObject({
+        backupId: z.string(),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        store: z.enum(['postgres', 'sqlite']),
+        database: z.string(),
+        objectKey: z.string(),
+        verified: z.literal(true),
+      }),
+    )
+    .default([]),
 });
 const Plan = z.strictObject({
   action: z.literal('plan'),
@@ -75,6 +88,7 @@ function summarize(record: ChangeRecord) {
     status: record.status,
     previous: Object.fromEntries(Object.entries(record.previous).map(([k, v]) => [k, v.value])),
     taskDefinition: record.services.api.taskDefinition,
+    backups: record.backups.map((b) => b.id),
   };
 }
 
@@ -102,7 +116,13 @@ async function open(input: z.infer<typeof Open>, { blobs, flags, services, confi
     previous,
     target: Object.fromEntries(input.target.map((t) => [t.name, t.value])),
     services: { api: { taskDefinition: api.taskDefinition } },
-    backups: [],
+    backups: input.backups.map((b) => ({
+      id: b.backupId,
+      sha256: b.sha256,
+      store: b.store,
+      database: b.database,
+      objectKey: b.objectKey,
+    })),
     status: 'open',
     events: [{ at: now, status: 'open', executionId: input.executionId }],
   };

@@ -25,8 +25,16 @@ export const ChangeRecord = z.object({
   /** Values the change sets. */
   target: z.partialRecord(FlagNameSchema, z.string()),
   services: z.object({ api: z.object({ taskDefinition: z.string() }) }),
-  /** Backups taken before the change (ids and checksums); none for a provider cutover yet. */
-  backups: z.array(z.object({ id: z.string(), sha256: z.string() })),
+  /** Verified backups taken before the change: ids, checksums and where they are. */
+  backups: z.array(
+    z.object({
+      id: z.string(),
+      sha256: z.string(),
+      store: z.enum(['postgres', 'sqlite']).optional(),
+      database: z.string().optional(),
+      objectKey: z.string().optional(),
+    }),
+  ),
   status: z.enum(['open', 'completed', 'rolled-back']),
   events: z.array(z.object({ at: z.iso.datetime(), status: z.string(), executionId: z.string() })),
 });

@@ -73,6 +73,12 @@ export interface Request {
   readonly lock: { readonly owner: string; readonly inherited: boolean };
   readonly timing: { readonly stabilityPollSeconds: number; readonly stabilityMaxAttempts: number };
   readonly marker: string;
+  /** Cutover: the data stores backed up (and verified) before anything changes (seed 000). */
+  readonly backups: readonly {
+    readonly store: 'postgres' | 'sqlite';
+    readonly database: string;
+    readonly reason: string;
+  }[];
 }
 
 /**
@@ -116,6 +122,16 @@ export const validateInput = defineStep({
         emergency: false,
         trigger: { source: 'operator', error: null, cause: null },
         lock: { owner: event.executionId, inherited: false },
+        backups: [
+          ...(config.data?.postgres.databases ?? []).map((database) => ({
+            store: 'postgres' as const,
+            database,
+          })),
+          ...Object.keys(config.data?.sqlite.databases ?? {}).map((database) => ({
+            store: 'sqlite' as const,
+            database,
+          })),
+        ].map((b) => ({ ...b, reason: `Before provider cutover ${event.executionName}` })),
       };
     }
     const input = parseOrThrow(
@@ -140,6 +156,7 @@ export const validateInput = defineStep({
         owner: input.parentExecutionId ?? event.executionId,
         inherited: input.parentExecutionId !== undefined,
       },
+      backups: [],
     };
   },
 });

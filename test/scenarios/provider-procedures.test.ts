@@ -48,6 +48,8 @@ describe('provider-cutover', () => {
       'PreflightApiHealth',
       'PreflightSidecarHealth',
       'PreflightSidecarSmoke',
+      'BackupBeforeChange',
+      'BackupDatabase',
       'RecordChange',
       'SwitchToHttp',
       'RestartApi',
@@ -79,6 +81,17 @@ describe('provider-cutover', () => {
       'memory/http-base': w.config.endpoints.sidecar,
     });
     expect(record?.services.api.taskDefinition).toBe('local:api:1');
+    // Seed 000: a verified backup of the memory store was taken before anything changed, and named.
+    const backup = w.engine.executions.find((e) => e.procedure === 'backup' && e.parentArn === run.arn);
+    expect(backup?.status).toBe('SUCCEEDED');
+    expect(backup?.output).toMatchObject({ store: 'sqlite', database: 'memory', verified: true });
+    expect(record?.backups).toEqual([
+      expect.objectContaining({
+        id: (backup?.output as { backupId: string }).backupId,
+        store: 'sqlite',
+        database: 'memory',
+      }),
+    ]);
     expect(outcomes(w, run.arn)).toEqual(['cutover-succeeded']);
   });
 
@@ -136,7 +149,9 @@ describe('provider-cutover', () => {
       'Notify',
       'CutoverRolledBack',
     ]);
-    const rollback = w.engine.executions.find((e) => e.parentArn === run.arn);
+    const rollback = w.engine.executions.find(
+      (e) => e.parentArn === run.arn && e.procedure === 'provider-rollback',
+    );
     expect(rollback?.status).toBe('SUCCEEDED');
     expect(pathOf(rollback!)).toContain('PreflightFlagDrift');
     expect((await flagState(w))['memory/provider']!.value).toBe('native');
@@ -157,7 +172,7 @@ describe('provider-cutover', () => {
 
   it('restart never becomes stable: bounded wait, then rollback to native', async () => {
     const w = await open({
-      stabilityMaxAttempts: 4,
+      stabilityMaxAttempts: 15,
       // The sidecar dies after preflight: an API started with MEMORY_PROVIDER=http refuses to start.
       hooks: { 'provider-cutover:RestartApi': () => world!.services.stop('sidecar') },
     });
@@ -166,7 +181,7 @@ describe('provider-cutover', () => {
     expect(run.status).toBe('FAILED');
     expect(run.error).toBe('CutoverRolledBackError');
     expect(run.cause).toMatch(/ServiceNotStableError/);
-    expect(run.steps.filter((s) => s.state === 'CheckStable')).toHaveLength(4);
+    expect(run.steps.filter((s) => s.state === 'CheckStable')).toHaveLength(15);
     expect(run.steps.map((s) => s.state)).toContain('NotStable');
     expect((await flagState(w))['memory/provider']!.value).toBe('native');
     expect((await w.apiHealth()).body).toMatchObject({ status: 'ok', provider: 'native' });
@@ -175,7 +190,7 @@ describe('provider-cutover', () => {
 
   it('the rollback itself fails: maintenance mode on, lock held for an operator, notification says so', async () => {
     const w = await open({
-      stabilityMaxAttempts: 3,
+      stabilityMaxAttempts: 10,
       hooks: {
         'provider-cutover:VerifyApiProvider': () => {
           throw Object.assign(new Error('api reports the wrong provider'), {
@@ -195,7 +210,9 @@ describe('provider-cutover', () => {
 
     expect(run.status).toBe('FAILED');
     expect(run.error).toBe('RollbackFailedError');
-    const rollback = w.engine.executions.find((e) => e.parentArn === run.arn)!;
+    const rollback = w.engine.executions.find(
+      (e) => e.parentArn === run.arn && e.procedure === 'provider-rollback',
+    )!;
     expect(rollback.status).toBe('FAILED');
     expect(rollback.error).toBe('RollbackFailedError');
     expect(pathOf(rollback).slice(-3)).toEqual([

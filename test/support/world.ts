@@ -28,8 +28,9 @@ export async function startWorld(
     postgres: options.postgres,
     metricsSource: options.metricsSource,
     featureFlagCacheMs: options.featureFlagCacheMs,
-    timing: { stabilityMaxAttempts: options.stabilityMaxAttempts ?? 6, httpTimeoutMs: 1_500 },
-    engine: { waitOverrideMs: 40, hooks: options.hooks, faults: options.faults },
+    // Polls every 100 ms, up to 3 s by default: generous on a loaded 2-core machine, still fast.
+    timing: { stabilityMaxAttempts: options.stabilityMaxAttempts ?? 30, httpTimeoutMs: 2_000 },
+    engine: { waitOverrideMs: 100, hooks: options.hooks, faults: options.faults },
   });
   return Object.assign(world, {
     async dispose() {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type ChangeRecord, readRecord, recordKey } from '../change-record/record';
+import { ROLLBACK_PROCEDURES } from '../shared/alarm-catalog';
 import type { Deps } from '../shared/step';
 import { defineStep } from '../shared/step';
 
@@ -82,6 +83,14 @@ async function decide(input: z.infer<typeof Decide>, deps: Deps): Promise<Respon
       return hold(
         `The environment lock is in status "${inFlight.status}" (owner ${inFlight.owner}, ${inFlight.procedure}): an operator must look first`,
         { inFlight },
+      );
+    }
+    if (inFlight.procedure in ROLLBACK_PROCEDURES || inFlight.procedure === 'rollback-router') {
+      return hold(
+        `A rollback is already running: ${inFlight.procedure} (${attr('holder') || inFlight.owner})`,
+        {
+          inFlight,
+        },
       );
     }
     if (!input.undoes.includes(inFlight.procedure)) {

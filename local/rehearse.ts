@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ScriptedMetricsSource } from './adapters/scripted-metrics';
+import { alarmStateChange } from './alarm-event';
 import { procedureNames } from './definitions';
 import type { EventLog, ExecutionRecord, Hook, Notification } from './engine';
 import { World } from './world';
@@ -58,6 +59,8 @@ const DEFAULT_INPUT: Record<string, unknown> = {
     reason: 'Rehearsal: restore the memory database',
     requestedBy: 'rehearsal',
   },
+  // Seed 004's "error rate > 10 % for 5 min" going to ALARM; the event is built when it is sent.
+  'rollback-router': { alarm: 's004-error-rate' },
 };
 /** What must have happened before a procedure makes sense (a rollback needs a cutover to undo). */
 const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> = {
@@ -70,6 +73,7 @@ const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> 
   ],
   'provider-rollback': ['provider-cutover'],
   'feature-disable': ['feature-rollout'],
+  'rollback-router': ['provider-cutover'],
 };
 const REHEARSABLE = Object.keys(DEFAULT_INPUT);
 
@@ -127,7 +131,13 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     }
 
     write('');
-    const execution = await world.engine.run(procedure, options.input ?? DEFAULT_INPUT[procedure]);
+    const execution = await world.engine.run(
+      procedure,
+      options.input ??
+        (procedure === 'rollback-router'
+          ? alarmStateChange(`switchback-${world.config.environment}-s004-error-rate`)
+          : DEFAULT_INPUT[procedure]),
+    );
     const flags = world.parameters.snapshot();
     const after = await world.apiHealth().catch(() => undefined);
     const lock = await world.lock();
@@ -150,6 +160,18 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       `  api            ${after ? `provider ${String(after.body.provider)}, health ${after.status}, maintenance ${String(after.body.maintenance)}` : 'not answering'}`,
     );
     if (procedure.startsWith('feature-')) write(`  feature        ${await featureServed(world)}`);
+    const incident = execution.output as {
+      report?: { markdown: string };
+      phases?: Record<string, number | null>;
+    };
+    if (procedure === 'rollback-router' && incident?.report) {
+      write(`  report         ${incident.report.markdown}`);
+      write(
+        `  phases         ${Object.entries(incident.phases ?? {})
+          .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${v} s`}`)
+          .join(', ')}`,
+      );
+    }
     write(`  lock           ${lock ? `HELD by ${lock.owner} (${lock.status})` : 'released'}`);
     for (const n of world.engine.notifications.filter((n) => n.executionArn === execution.arn)) {
       write(`  notification   ${n.subject}`);

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { resultKeyOf } from '../data/task';
+import { RESULT_KEY, resultKeyOf } from '../data/task';
 import { DataTaskFailedError, ERROR_CLASSES, type SwitchbackError } from '../shared/errors';
 import { defineStep } from '../shared/step';
 
 const Input = z.strictObject({
-  resultKey: z.string().regex(/^[A-Za-z0-9_.:/-]{1,300}$/),
+  resultKey: z.string().max(300).regex(RESULT_KEY, 'path segments of letters, digits, ".", ":", "-" and "_"'),
 });
 
 const TaskResult = z.discriminatedUnion('ok', [

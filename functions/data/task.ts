@@ -53,6 +53,9 @@ export const TaskCommand = z.discriminatedUnion('command', [
 ]);
 export type TaskCommand = z.infer<typeof TaskCommand>;
 
+/** A result key: path segments of safe characters, no `..`. */
+export const RESULT_KEY = /^(?!.*\.\.)[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/;
+
 export function resultKeyOf(environment: string, resultKey: string): string {
   return `task-results/${environment}/${resultKey}.json`;
 }
@@ -69,7 +72,7 @@ export function commandFromEnv(env: NodeJS.ProcessEnv): { command: TaskCommand; 
     executionId: env.SB_EXECUTION_ID,
   };
   const resultKey = env.SB_RESULT_KEY;
-  if (!resultKey || !/^[A-Za-z0-9_.:/-]{1,300}$/.test(resultKey))
+  if (!resultKey || resultKey.length > 300 || !RESULT_KEY.test(resultKey))
     throw new InvalidInputError('SB_RESULT_KEY is missing or malformed');
   return { command: parseOrThrow(TaskCommand, raw, InvalidInputError, 'data task command'), resultKey };
 }

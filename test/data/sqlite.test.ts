@@ -8,6 +8,7 @@ import { resolveBackup } from '../../functions/data/manifest';
 import { backupSqlite, inspectSqlite, restoreSqlite } from '../../functions/data/sqlite';
 import { BackupChecksumMismatchError, BackupNotVerifiedError } from '../../functions/shared/errors';
 import { flipByte, rewriteObject, startDataHarness } from '../support/data';
+import { until } from '../support/world';
 
 let harness: Awaited<ReturnType<typeof startDataHarness>>;
 let dir: string;
@@ -103,7 +104,8 @@ describe('SQLite backup', () => {
     writer.stdout.on('data', (c: Buffer) => {
       written += c.toString();
     });
-    await new Promise((r) => setTimeout(r, 200));
+    // Start the backup only once the writer is really writing.
+    await until(() => inspectSqlite(path).rowCounts.memories! > 2_100, 15_000);
     try {
       const manifest = await backupSqlite(request(path, `live-${n}`), harness.deps);
       const restoredPath = join(dir, `restored-${n}.sqlite`);

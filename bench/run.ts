@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { World } from '../local/world';
+import { routerBench } from './router';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 7;
 const POLL_MS = 50;
@@ -129,7 +130,10 @@ async function main() {
   console.log(`\npeak resident memory of the orchestrating process: ${rss.toFixed(0)} MB`);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+main()
+  // Then the alarm-started rollback (bench/router.ts), with the same number of runs.
+  .then(() => routerBench(runs))
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });

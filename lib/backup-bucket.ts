@@ -1,6 +1,7 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
-import { Bucket, type IBucket } from 'aws-cdk-lib/aws-s3';
+import { Bucket, type IBucket, type LifecycleRule } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ACCESS_LOG_BUCKET_DEFAULTS, BACKUP_BUCKET_DEFAULTS, KEY_DEFAULTS } from './defaults';
 
@@ -33,6 +34,30 @@ export interface BackupBucketProps {
    * @default 365
    */
   readonly accessLogDays?: number;
+  /**
+   * Days after which a backup under `backups/` tagged `switchback:expirable=true` expires. The
+   * backup catalog tags the newest verified backup of each database `false`, so it never expires.
+   * @default - backups never expire
+   */
+  readonly backupRetentionDays?: number;
+  /**
+   * Days after which data task results under `task-results/` expire.
+   * @default - never
+   */
+  readonly taskResultDays?: number;
+}
+
+/** The tag the backup catalog sets on every backup object; `true` lets the lifecycle expire it. */
+export const EXPIRABLE_TAG = 'switchback:expirable';
+
+/** What `BackupBucket.grantPrefix` allows under one key prefix. */
+export interface PrefixGrant {
+  /** S3 object actions on `<bucket>/<prefix>/*`. */
+  readonly actions: readonly string[];
+  /** Also `s3:ListBucket`, only for keys under the prefix. @default false */
+  readonly list?: boolean;
+  /** Actions on the bucket key, only through S3. @default - none */
+  readonly keyActions?: readonly string[];
 }
 
 /**
@@ -52,7 +77,13 @@ export class BackupBucket extends Construct {
     super(scope, id);
     if (props.existingBucket) {
       const contradicting = (
-        ['noncurrentVersionDays', 'abortIncompleteUploadDays', 'accessLogDays'] as const
+        [
+          'noncurrentVersionDays',
+          'abortIncompleteUploadDays',
+          'accessLogDays',
+          'backupRetentionDays',
+          'taskResultDays',
+        ] as const
       ).filter((k) => props[k] !== undefined);
       if (contradicting.length) {
         throw new Error(
@@ -98,10 +129,68 @@ export class BackupBucket extends Construct {
           noncurrentVersionExpiration: Duration.days(props.noncurrentVersionDays ?? 90),
           abortIncompleteMultipartUploadAfter: Duration.days(props.abortIncompleteUploadDays ?? 2),
         },
+        ...dataLifecycleRules(props),
       ],
     });
     this.bucket = bucket;
     this.encryptionKey = key;
     this.accessLogBucket = logs;
   }
+
+  /**
+   * Lets `grantee` use the objects under `prefix/`: the given object actions on `<bucket>/<prefix>/*`,
+   * optionally `s3:ListBucket` for keys under the prefix only, and the bucket key's actions only
+   * through S3. Returns the wildcard object ARN granted (for its cdk-nag acknowledgement).
+   */
+  grantPrefix(grantee: IGrantable, prefix: string, grant: PrefixGrant): string {
+    const principal = grantee.grantPrincipal;
+    const objects = this.bucket.arnForObjects(`${prefix}/*`);
+    principal.addToPrincipalPolicy(
+      new PolicyStatement({ actions: [...grant.actions], resources: [objects] }),
+    );
+    if (grant.list) {
+      principal.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [this.bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': [`${prefix}/*`] } },
+        }),
+      );
+    }
+    if (this.encryptionKey && grant.keyActions?.length) {
+      principal.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: [...grant.keyActions],
+          resources: [this.encryptionKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+        }),
+      );
+    }
+    return objects;
+  }
+}
+
+/**
+ * Backups expire by tag, not by age alone: only current objects under `backups/` tagged
+ * `switchback:expirable=true` (versioning then keeps the expired version for
+ * `noncurrentVersionDays`). Task results are scratch and expire by age.
+ */
+function dataLifecycleRules(props: BackupBucketProps): LifecycleRule[] {
+  const rules: LifecycleRule[] = [];
+  if (props.backupRetentionDays !== undefined) {
+    rules.push({
+      id: 'expire-expirable-backups',
+      prefix: 'backups/',
+      tagFilters: { [EXPIRABLE_TAG]: 'true' },
+      expiration: Duration.days(props.backupRetentionDays),
+    });
+  }
+  if (props.taskResultDays !== undefined) {
+    rules.push({
+      id: 'expire-task-results',
+      prefix: 'task-results/',
+      expiration: Duration.days(props.taskResultDays),
+    });
+  }
+  return rules;
 }

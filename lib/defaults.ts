@@ -85,10 +85,13 @@ export const FUNCTION_DEFAULTS = {
 /**
  * Local esbuild bundling only (never Docker). The AWS SDK v3 is provided by the Lambda runtime;
  * everything else (Powertools, zod) is bundled and minified, with source maps for stack traces.
+ * `keepNames`: error classes name themselves from `new.target.name`, and those names are the
+ * contract with the ASL's Retry/Catch; minified class names would break every named Catch.
  */
 export const BUNDLING_DEFAULTS = {
   externalModules: ['@aws-sdk/*'],
   minify: true,
+  keepNames: true,
   sourceMap: true,
   target: 'node24',
   format: OutputFormat.CJS,
@@ -112,4 +115,15 @@ export const PROCEDURE_ALARM_DEFAULTS = {
   threshold: 1,
   evaluationPeriods: 1,
   period: Duration.minutes(1),
+} as const;
+
+/**
+ * The data task (lib/data-task.ts): read-only root file system with a scratch volume on the
+ * task's ephemeral storage for SQLite backup copies (TMPDIR in docker/data-task/Dockerfile);
+ * 21 GiB is the smallest ephemeral storage Fargate lets a task set (20 GiB is the default).
+ */
+export const DATA_TASK_DEFAULTS = {
+  readonlyRootFilesystem: true,
+  scratchPath: '/scratch',
+  ephemeralStorageGiB: 21,
 } as const;

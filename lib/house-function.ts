@@ -17,6 +17,7 @@ import { RUNTIME_CONFIG_ENV, type RuntimeConfig } from '../functions/shared/conf
 import type { FlagName } from '../functions/shared/flags';
 import type { BackupBucket } from './backup-bucket';
 import type { StageConfig } from './config';
+import { dataPrefixes } from './data-schema';
 import { BUNDLING_DEFAULTS, FUNCTION_DEFAULTS } from './defaults';
 import type { FlagAccess, Flags } from './flags';
 import { acknowledge, acknowledgeWildcardResource, STAR_ONLY_REASONS } from './nag';
@@ -210,6 +211,47 @@ export class HouseFunction extends Construct implements IGrantable {
   }
 
   /**
+   * Lets a data step work the backup catalog of its environment (`backups/<env>/`): list backups
+   * and read their manifests (`s3:ListBucket` for keys under the prefix, `s3:GetObject`), read and
+   * set the retention tag (`s3:GetObjectTagging`, `s3:PutObjectTagging`), and decrypt with the
+   * bucket key through S3. Nothing else: it never writes or deletes a backup.
+   */
+  bindBackupCatalog(backups: BackupBucket): this {
+    const prefix = this.dataPrefix('backups');
+    const objects = backups.grantPrefix(this, prefix, {
+      actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:PutObjectTagging'],
+      list: true,
+      keyActions: ['kms:Decrypt'],
+    });
+    acknowledgeWildcardResource(
+      this.role,
+      objects,
+      `Backups and their manifests are objects named at run time (one per backup id): the grant is limited to keys under ${prefix}/.`,
+    );
+    return this;
+  }
+
+  /**
+   * Lets a data step read what the data task recorded (`task-results/<env>/*`): `s3:GetObject`,
+   * `s3:ListBucket` for keys under the prefix (so a missing result reads as absent, not denied),
+   * and decrypt with the bucket key through S3.
+   */
+  bindTaskResults(backups: BackupBucket): this {
+    const prefix = this.dataPrefix('taskResults');
+    const objects = backups.grantPrefix(this, prefix, {
+      actions: ['s3:GetObject'],
+      list: true,
+      keyActions: ['kms:Decrypt'],
+    });
+    acknowledgeWildcardResource(
+      this.role,
+      objects,
+      `Data task results are one object per execution and step, named at run time: the grant is limited to keys under ${prefix}/.`,
+    );
+    return this;
+  }
+
+  /**
    * Lets the step read one SecureString parameter (`ssm:GetParameter` on its ARN). A parameter
    * encrypted with the AWS managed `aws/ssm` key needs no KMS grant; pass `key` if it uses a
    * customer managed key.
@@ -228,6 +270,13 @@ export class HouseFunction extends Construct implements IGrantable {
     this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['ssm:GetParameter'], resources: [arn] }));
     if (key) this.grantKeyVia(key, 'ssm', ['kms:Decrypt']);
     return this;
+  }
+
+  private dataPrefix(which: 'backups' | 'taskResults'): string {
+    if (!this.runtimeConfig.data) {
+      throw new Error(`HouseFunction ${this.step}: the step's config has no data section to grant`);
+    }
+    return dataPrefixes(this.runtimeConfig.environment)[which];
   }
 
   private grantKeyVia(key: IKey, service: 's3' | 'ssm', actions: string[]) {

@@ -4,7 +4,8 @@ import { ArnFormat, Stack } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { ICluster, TaskDefinition } from 'aws-cdk-lib/aws-ecs';
+import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
@@ -16,6 +17,17 @@ import { acknowledge, acknowledgeWildcardResource, STAR_ONLY_REASONS } from './n
 /** Folder of the ASL files, resolved from this file (never the working directory). */
 export const STATEMACHINES_DIR = join(__dirname, '..', 'statemachines');
 
+/**
+ * An ECS task a procedure may run with `ecs:runTask(.sync)`: its task definition, the cluster it
+ * runs on and the two roles ECS is passed (`lib/data-task.ts` is one).
+ */
+export interface EcsTaskTarget {
+  readonly cluster: ICluster;
+  readonly taskDefinition: TaskDefinition;
+  readonly taskRole: IRole;
+  readonly executionRole: IRole;
+}
+
 /** What a `${Placeholder}` in an ASL file stands for. Each kind substitutes one attribute. */
 export type ProcedureBinding =
   /** Substitutes the function ARN; a Task with it as Resource gets `lambda:InvokeFunction`. */
@@ -26,6 +38,19 @@ export type ProcedureBinding =
   | { readonly topic: ITopic }
   /** Substitutes the state machine ARN; `states:startExecution` Tasks naming it may start it. */
   | { readonly stateMachine: StateMachine }
+  /**
+   * Substitutes the task definition ARN; `ecs:runTask(.sync)` Tasks naming it as TaskDefinition may
+   * run that family on its cluster and pass exactly its task and execution roles.
+   */
+  | { readonly ecsTask: EcsTaskTarget }
+  /** Substitutes the target's cluster ARN; `ecs:runTask` Tasks must name it as Cluster. */
+  | { readonly ecsCluster: EcsTaskTarget }
+  /**
+   * A state machine this stage does not deploy, for `states:startExecution` Tasks that cannot run
+   * here (the cutover's backups when the stage has no `data`: its list is always empty).
+   * Substitutes the ARN of a state machine of this name, which does not exist, and grants nothing.
+   */
+  | { readonly notDeployed: string }
   /** Substitutes a literal string (environment name and the like); grants nothing. */
   | { readonly value: string };
 
@@ -59,6 +84,7 @@ const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 const DYNAMODB = /^arn:aws:states:::dynamodb:(putItem|getItem|deleteItem|updateItem)$/;
 const START_EXECUTION = /^arn:aws:states:::states:startExecution(\.sync(:2)?)?$/;
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
+const RUN_TASK = /^arn:aws:states:::ecs:runTask(\.sync)?$/;
 
 /**
  * One Step Functions procedure loaded from its ASL file. The construct reads the definition,
@@ -115,7 +141,7 @@ export class Procedure extends Construct {
     this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       definitionBody: DefinitionBody.fromString(text),
-      definitionSubstitutions: substitutions(props.bindings),
+      definitionSubstitutions: substitutions(props.bindings, Stack.of(this)),
       logs: { destination: this.logGroup, ...STATE_MACHINE_LOGGING },
       tracingEnabled: STATE_MACHINE_TRACING,
     });
@@ -133,6 +159,8 @@ export class Procedure extends Construct {
         'startExecution.sync:2 must describe and stop the child execution it started; execution names are chosen at run time, so the grant covers executions of that one state machine only.',
       );
     }
+    for (const [arn, reason] of grants.wildcards)
+      acknowledgeWildcardResource(this.stateMachine.role, arn, reason);
 
     const sm = this.stateMachine;
     const metrics: [string, Metric][] = [
@@ -155,13 +183,27 @@ export class Procedure extends Construct {
   }
 }
 
-function substitutions(bindings: Readonly<Record<string, ProcedureBinding>>): Record<string, string> {
+function substitutions(
+  bindings: Readonly<Record<string, ProcedureBinding>>,
+  stack: Stack,
+): Record<string, string> {
   return Object.fromEntries(
     Object.entries(bindings).map(([name, b]) => {
       if ('function' in b) return [name, b.function.functionArn];
       if ('table' in b) return [name, b.table.tableName];
       if ('topic' in b) return [name, b.topic.topicArn];
       if ('stateMachine' in b) return [name, b.stateMachine.stateMachineArn];
+      if ('ecsTask' in b) return [name, b.ecsTask.taskDefinition.taskDefinitionArn];
+      if ('ecsCluster' in b) return [name, b.ecsCluster.cluster.clusterArn];
+      if ('notDeployed' in b) {
+        const arn = stack.formatArn({
+          service: 'states',
+          resource: 'stateMachine',
+          resourceName: b.notDeployed,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        });
+        return [name, arn];
+      }
       return [name, b.value];
     }),
   );
@@ -183,8 +225,11 @@ class GrantCollector {
   private readonly tables = new Map<string, { table: ITable; actions: Set<string> }>();
   private readonly topics = new Map<string, ITopic>();
   private readonly machines = new Map<string, { machine: StateMachine; sync: boolean }>();
+  private readonly ecsTasks = new Map<string, { target: EcsTaskTarget; sync: boolean }>();
   /** Execution ARNs (with the run-time name wildcard) granted for `.sync` starts. */
   public readonly executionArns: string[] = [];
+  /** Other wildcard resources granted, each with the reason it cannot be narrower. */
+  public readonly wildcards: [resource: string, reason: string][] = [];
 
   constructor(
     private readonly procedure: string,
@@ -224,6 +269,8 @@ class GrantCollector {
     }
     const start = START_EXECUTION.exec(resource);
     if (start) {
+      const named = this.bindings[this.placeholderParam(state, task, 'StateMachineArn')];
+      if (named && 'notDeployed' in named) return;
       const machine = this.bound(
         state,
         this.placeholderParam(state, task, 'StateMachineArn'),
@@ -232,6 +279,35 @@ class GrantCollector {
       );
       const prior = this.machines.get(machine.node.path);
       this.machines.set(machine.node.path, { machine, sync: Boolean(start[1]) || Boolean(prior?.sync) });
+      return;
+    }
+    const run = RUN_TASK.exec(resource);
+    if (run) {
+      const target = this.bound(
+        state,
+        this.placeholderParam(state, task, 'TaskDefinition'),
+        'ecsTask',
+        resource,
+      );
+      const cluster = this.bound(
+        state,
+        this.placeholderParam(state, task, 'Cluster'),
+        'ecsCluster',
+        resource,
+      );
+      if (cluster !== target) {
+        throw this.error(state, 'runs a task definition on the cluster of another task target');
+      }
+      const overrides = task.Parameters?.Overrides;
+      const roleOverride = Object.keys(typeof overrides === 'object' && overrides ? overrides : {}).find(
+        (k) => /^(TaskRoleArn|ExecutionRoleArn)(\.\$)?$/.test(k),
+      );
+      if (roleOverride) {
+        throw this.error(state, `overrides ${roleOverride}; only the target's own roles may be passed`);
+      }
+      const key = target.taskDefinition.node.path;
+      const prior = this.ecsTasks.get(key);
+      this.ecsTasks.set(key, { target, sync: Boolean(run[1]) || Boolean(prior?.sync) });
       return;
     }
     throw this.error(
@@ -296,6 +372,63 @@ class GrantCollector {
         }),
       );
     }
+    for (const { target, sync } of this.ecsTasks.values())
+      out.push(...this.ecsStatements(stack, target, sync));
+    return out;
+  }
+
+  /**
+   * `ecs:runTask`: RunTask on the task definition's family (any revision: a deployment that adds a
+   * revision must not fail the executions in flight) on the target's cluster only, and PassRole on
+   * exactly its two roles, to ECS only. `.sync` adds what Step Functions needs to follow and stop
+   * the task: DescribeTasks/StopTask on that cluster's tasks and its managed EventBridge rule.
+   */
+  private ecsStatements(stack: Stack, target: EcsTaskTarget, sync: boolean): PolicyStatement[] {
+    const onCluster = { ArnEquals: { 'ecs:cluster': target.cluster.clusterArn } };
+    const family = stack.formatArn({
+      service: 'ecs',
+      resource: 'task-definition',
+      resourceName: `${target.taskDefinition.family}:*`,
+    });
+    this.wildcards.push([
+      family,
+      `ecs:RunTask of the ${target.taskDefinition.family} family: any revision, because a deployment that registers a new revision must not fail executions started with the previous one; limited to the one cluster by an ecs:cluster condition.`,
+    ]);
+    const out = [
+      new PolicyStatement({ actions: ['ecs:RunTask'], resources: [family], conditions: onCluster }),
+      new PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [target.taskRole.roleArn, target.executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    ];
+    if (!sync) return out;
+    const tasks = stack.formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${target.cluster.clusterName}/*`,
+    });
+    this.wildcards.push([
+      tasks,
+      'ecs:runTask.sync must describe and stop the task it started; task ids are chosen by ECS at run time, so the grant covers tasks of the one cluster (also required by an ecs:cluster condition).',
+    ]);
+    out.push(
+      new PolicyStatement({
+        actions: ['ecs:DescribeTasks', 'ecs:StopTask'],
+        resources: [tasks],
+        conditions: onCluster,
+      }),
+      new PolicyStatement({
+        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        resources: [
+          stack.formatArn({
+            service: 'events',
+            resource: 'rule',
+            resourceName: 'StepFunctionsGetEventsForECSTaskRule',
+          }),
+        ],
+      }),
+    );
     return out;
   }
 
@@ -314,6 +447,12 @@ class GrantCollector {
   private bound(state: string, placeholder: string, kind: 'table', resource: string): ITable;
   private bound(state: string, placeholder: string, kind: 'topic', resource: string): ITopic;
   private bound(state: string, placeholder: string, kind: 'stateMachine', resource: string): StateMachine;
+  private bound(
+    state: string,
+    placeholder: string,
+    kind: 'ecsTask' | 'ecsCluster',
+    resource: string,
+  ): EcsTaskTarget;
   private bound(state: string, placeholder: string, kind: string, resource: string): unknown {
     const binding = this.bindings[placeholder] as Record<string, unknown> | undefined;
     if (!binding) throw this.error(state, `uses \${${placeholder}}, which has no binding`);

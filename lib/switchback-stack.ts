@@ -6,6 +6,8 @@ import { FLAG_NAMES, type FlagName } from '../functions/shared/flags';
 import { MEMORY_CONTEXT_OFF, serializeMemoryContextFlag } from '../functions/shared/memory-context';
 import { BackupBucket } from './backup-bucket';
 import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig } from './config';
+import { type DataProcedureName, DataProtection } from './data-protection';
+import { dataNetwork } from './data-schema';
 import { ExecutionLock } from './execution-lock';
 import { Flags } from './flags';
 import { HouseFunction } from './house-function';
@@ -55,7 +57,10 @@ export const PROCEDURES = ['provider-rollback', 'provider-cutover', 'lock-janito
 export type ProcedureName = (typeof PROCEDURES)[number];
 
 /** SSM parameter holding a procedure's state machine ARN, read by the `switchback` CLI. */
-export function procedureParameterName(stage: Pick<StageConfig, 'name'>, procedure: ProcedureName): string {
+export function procedureParameterName(
+  stage: Pick<StageConfig, 'name'>,
+  procedure: ProcedureName | DataProcedureName,
+): string {
   return `/switchback/${stage.name}/procedures/${procedure}`;
 }
 
@@ -80,6 +85,8 @@ export class SwitchbackStack extends Stack {
   public readonly notifications: Notifications;
   public readonly functions: Readonly<Record<StepName, HouseFunction>>;
   public readonly procedures: Readonly<Record<ProcedureName, Procedure>>;
+  /** Backups and restores (data task, procedures, schedule); only when the stage configures `data`. */
+  public readonly data?: DataProtection;
 
   constructor(scope: Construct, id: string, props: SwitchbackStackProps) {
     super(scope, id, props);
@@ -99,6 +106,8 @@ export class SwitchbackStack extends Stack {
     this.backups = new BackupBucket(this, 'Backups', {
       noncurrentVersionDays: stage.backups.noncurrentVersionDays,
       abortIncompleteUploadDays: stage.backups.abortIncompleteUploadDays,
+      backupRetentionDays: stage.data?.backupRetentionDays,
+      taskResultDays: stage.data?.taskResultDays,
     });
     this.lock = new ExecutionLock(this, 'Lock');
     this.notifications = new Notifications(this, 'Notifications', {
@@ -151,6 +160,27 @@ export class SwitchbackStack extends Stack {
       );
     };
 
+    // Backups and restores (issue #3): the data task, backup / restore procedures and the schedule.
+    const network = dataNetwork(stage);
+    if (stage.data && network) {
+      this.data = new DataProtection(this, 'Data', {
+        environment: stage.name,
+        data: stage.data,
+        network,
+        clusterName: stage.services.cluster,
+        runtimeConfig,
+        backups: this.backups,
+        functions: fns,
+        bindings: {
+          ...common,
+          ...Object.fromEntries(STEP_NAMES.map((s) => [functionPlaceholder(s), { function: fns[s] }])),
+        },
+        logRetention,
+        alarmTopic: topic,
+      });
+    }
+    const dataLockTakers = (this.data?.lockTakers ?? []).map((p) => p.stateMachine);
+
     const rollback = new Procedure(this, 'ProviderRollback', {
       name: 'provider-rollback',
       bindings: { ...common, ...stepBindings('provider-rollback') },
@@ -163,20 +193,27 @@ export class SwitchbackStack extends Stack {
         ...common,
         ...stepBindings('provider-cutover'),
         ProviderRollbackStateMachineArn: { stateMachine: rollback.stateMachine },
+        ...backupBeforeCutover(stage.name, this.data),
       },
       logRetention,
       alarmTopic: topic,
     });
     const janitor = this.lock.addJanitor({
       environment: stage.name,
-      guarded: [cutover.stateMachine, rollback.stateMachine],
+      guarded: [cutover.stateMachine, rollback.stateMachine, ...dataLockTakers],
       topic,
       logRetention,
     });
     this.procedures = { 'provider-rollback': rollback, 'provider-cutover': cutover, 'lock-janitor': janitor };
 
-    for (const name of PROCEDURES) {
-      const procedure = this.procedures[name];
+    const published: [ProcedureName | DataProcedureName, Procedure][] = [
+      ...PROCEDURES.map((name): [ProcedureName, Procedure] => [name, this.procedures[name]]),
+      ...Object.entries(this.data?.procedures ?? {}).map(([name, p]): [DataProcedureName, Procedure] => [
+        name as DataProcedureName,
+        p,
+      ]),
+    ];
+    for (const [name, procedure] of published) {
       new StringParameter(this, `ProcedureArn-${name}`, {
         parameterName: procedureParameterName(stage, name),
         stringValue: procedure.stateMachine.stateMachineArn,
@@ -196,6 +233,24 @@ export class SwitchbackStack extends Stack {
     new CfnOutput(this, 'LockTableName', { value: this.lock.table.tableName });
     new CfnOutput(this, 'FlagPrefix', { value: parameterPrefix(stage) });
   }
+}
+
+/**
+ * The cutover backs up every configured database first (seed 000) by starting `backup`. Without
+ * `data` its list of databases is empty, so that Task never runs: it is bound to an ARN that names
+ * no state machine, and granted nothing.
+ */
+function backupBeforeCutover(
+  environment: string,
+  data: DataProtection | undefined,
+): Record<string, ProcedureBinding> {
+  if (!Procedure.placeholders(Procedure.definition('provider-cutover')).includes('BackupStateMachineArn')) {
+    return {};
+  }
+  const binding: ProcedureBinding = data
+    ? { stateMachine: data.procedures.backup.stateMachine }
+    : { notDeployed: `switchback-${environment}-backup-not-deployed` };
+  return { BackupStateMachineArn: binding };
 }
 
 function pascal(name: string): string {

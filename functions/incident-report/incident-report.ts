@@ -392,14 +392,19 @@ function validationOf(
     };
   }
   if (outcome === 'rollback-failed' || outcome === 'rollback-refused') {
+    const started = Boolean(failure?.executionArn);
+    const what = `${failure?.error ?? 'unknown error'}: ${failure?.cause ?? ''}`.trim();
     return {
-      serviceStatus:
-        `${procedure} did not verify: ${failure?.error ?? 'unknown error'}: ${failure?.cause ?? ''}`.trim(),
+      serviceStatus: started
+        ? `${procedure} did not verify: ${what}`
+        : `${procedure} could not be started: ${what}`,
       performanceMetrics: 'Not measured: the rollback did not complete.',
       dataIntegrity:
         outcome === 'rollback-refused'
           ? 'Nothing was changed by the refused rollback.'
-          : 'Unknown: see the rollback execution; maintenance mode is on if it could not verify.',
+          : started
+            ? 'Unknown: see the rollback execution; it leaves maintenance mode on when it cannot verify.'
+            : 'Nothing was changed: the rollback never started.',
     };
   }
   return {
@@ -457,7 +462,11 @@ function summaryOf(r: IncidentReport, input: Input): string {
     case 'rolled-back':
       return `${head} ${r.decision.procedure} rolled back change ${r.decision.changeId} and verified it${t === null ? '' : ` ${t} s after the alarm`}. Report: ${incidentPrefix(r.environment)}/${safeId(input.incidentId)}.md`;
     case 'rollback-failed':
-      return `${head} The automatic rollback of change ${r.decision.changeId} FAILED: ${r.validation.serviceStatus} The environment lock is kept for an operator.`;
+      return `${head} The automatic rollback of change ${r.decision.changeId} FAILED: ${r.validation.serviceStatus} ${
+        r.lock === 'kept'
+          ? 'The environment lock is kept for an operator.'
+          : 'The environment lock was released.'
+      }`;
     case 'rollback-refused':
       return `${head} The automatic rollback of change ${r.decision.changeId} was REFUSED and changed nothing: ${r.validation.serviceStatus}`;
     case 'stopped-before-change':

@@ -319,3 +319,28 @@ describe('incident-report', () => {
     expect(d.blobs.objects.size).toBe(0);
   });
 });
+
+describe('incident-report: a rollback that could not start', () => {
+  it('says it never started, that nothing changed, and that the lock was released', async () => {
+    const d = deps();
+    const result = await invokeStep(
+      incidentReport,
+      input(undoLast, {
+        rollbackFailure: {
+          Error: 'StepFunctions.StateMachineDoesNotExistException',
+          Cause: 'no such machine',
+        },
+        lockRelease: { Attributes: {} },
+      }),
+      d,
+    );
+    expect(result.outcome).toBe('rollback-failed');
+    const report = stored(d);
+    expect(report.rollbackExecution).toBeNull();
+    expect(report.validation.serviceStatus).toBe(
+      'provider-rollback could not be started: StepFunctions.StateMachineDoesNotExistException: no such machine',
+    );
+    expect(report.validation.dataIntegrity).toBe('Nothing was changed: the rollback never started.');
+    expect(result.notice.summary).toMatch(/The environment lock was released\.$/);
+  });
+});

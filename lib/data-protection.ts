@@ -1,0 +1,148 @@
+import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { StepName } from '../functions/index';
+import type { RuntimeConfig } from '../functions/shared/config';
+import type { BackupBucket } from './backup-bucket';
+import type { DataConfig, DataNetworkConfig } from './data-schema';
+import { DataTask } from './data-task';
+import type { HouseFunction } from './house-function';
+import { Procedure, type ProcedureBinding } from './procedure';
+
+/** The data procedures, by ASL file name: deployed only when the stage configures `data`. */
+export const DATA_PROCEDURES = ['backup', 'restore-postgres', 'restore-sqlite'] as const;
+export type DataProcedureName = (typeof DATA_PROCEDURES)[number];
+
+/** The data procedures that take the environment lock (the janitor must guard them). */
+export const LOCKING_DATA_PROCEDURES: readonly DataProcedureName[] = ['restore-postgres', 'restore-sqlite'];
+
+export interface DataProtectionProps {
+  /** Environment (stage) name. */
+  readonly environment: string;
+  /** The stage's `data` section. */
+  readonly data: DataConfig;
+  /** Where the data task runs. */
+  readonly network: DataNetworkConfig;
+  /** Name of the ECS cluster of the memory stack (the data task runs there too). */
+  readonly clusterName: string;
+  /** The runtime configuration the steps and the data task read (must carry `data`). */
+  readonly runtimeConfig: RuntimeConfig;
+  readonly backups: BackupBucket;
+  /** The step functions; the data steps get their grants here. */
+  readonly functions: Readonly<Record<StepName, HouseFunction>>;
+  /**
+   * Bindings the procedures may use (Environment, LockTableName, NotificationTopicArn and every
+   * step's `${<Step>FunctionArn}`); each procedure receives those its definition names.
+   */
+  readonly bindings: Readonly<Record<string, ProcedureBinding>>;
+  readonly logRetention: RetentionDays;
+  readonly alarmTopic: ITopic;
+}
+
+/**
+ * Backups and restores on AWS: the data task (Fargate), the `backup`, `restore-postgres` and
+ * `restore-sqlite` procedures, the data steps' grants, and the backup schedule (EventBridge
+ * Scheduler, one schedule per configured database, whose role may only start `backup`).
+ */
+export class DataProtection extends Construct {
+  public readonly task: DataTask;
+  public readonly procedures: Readonly<Record<DataProcedureName, Procedure>>;
+  /** One per configured database; empty when the schedule is `disabled`. */
+  public readonly schedules: readonly Schedule[];
+  /** The role the schedules start `backup` with; undefined when the schedule is `disabled`. */
+  public readonly scheduleRole?: Role;
+
+  constructor(scope: Construct, id: string, props: DataProtectionProps) {
+    super(scope, id);
+    const { data, functions: fns, backups } = props;
+
+    this.task = new DataTask(this, 'Task', {
+      clusterName: props.clusterName,
+      data,
+      network: props.network,
+      runtimeConfig: props.runtimeConfig,
+      backups,
+      logRetention: props.logRetention,
+    });
+
+    // Each data step gets exactly what its code calls (functions/<step>/, functions/data/manifest.ts).
+    fns['data-result'].bindTaskResults(backups);
+    fns['backup-catalog'].bindBackupCatalog(backups);
+    for (const writer of data.writers) {
+      fns['scale-service'].bindService(writer, 'describe').bindService(writer, 'update');
+      fns['check-stable'].bindService(writer, 'describe');
+    }
+
+    const available: Record<string, ProcedureBinding> = {
+      ...props.bindings,
+      DataTaskClusterArn: { ecsCluster: this.task },
+      DataTaskDefinitionArn: { ecsTask: this.task },
+    };
+    const make = (name: DataProcedureName, constructId: string) => {
+      const used = Procedure.placeholders(Procedure.definition(name));
+      const missing = used.filter((p) => !(p in available));
+      if (missing.length) throw new Error(`DataProtection: nothing to bind ${missing.join(', ')} of ${name}`);
+      return new Procedure(this, constructId, {
+        name,
+        bindings: Object.fromEntries(used.map((p) => [p, available[p] as ProcedureBinding])),
+        logRetention: props.logRetention,
+        alarmTopic: props.alarmTopic,
+      });
+    };
+    const backup = make('backup', 'Backup');
+    this.procedures = {
+      backup,
+      'restore-postgres': make('restore-postgres', 'RestorePostgres'),
+      'restore-sqlite': make('restore-sqlite', 'RestoreSqlite'),
+    };
+
+    const targets = [
+      ...(data.postgres?.databases ?? []).map((database) => ({ store: 'postgres' as const, database })),
+      ...Object.keys(data.sqlite?.databases ?? {}).map((database) => ({
+        store: 'sqlite' as const,
+        database,
+      })),
+    ];
+    if (data.schedule === 'disabled') {
+      this.schedules = [];
+      return;
+    }
+    const stack = Stack.of(this);
+    const role = new Role(this, 'ScheduleRole', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+      description: `Switchback ${props.environment}: lets EventBridge Scheduler start scheduled backups, nothing else`,
+    });
+    this.scheduleRole = role;
+    const expression = ScheduleExpression.expression(data.schedule, TimeZone.ETC_UTC);
+    this.schedules = targets.map(
+      ({ store, database }) =>
+        new Schedule(this, `Schedule-${store}-${database}`, {
+          description: `Switchback ${props.environment}: scheduled backup of ${store} ${database}`,
+          schedule: expression,
+          target: new StepFunctionsStartExecution(backup.stateMachine, {
+            role,
+            input: ScheduleTargetInput.fromObject({
+              store,
+              database,
+              reason: 'scheduled backup',
+              purpose: 'scheduled',
+            }),
+            // A backup that could not start within the hour waits for the next run.
+            maxEventAge: Duration.hours(1),
+            retryAttempts: 3,
+          }),
+        }),
+    );
+  }
+
+  /** The data procedures that take the lock. */
+  get lockTakers(): Procedure[] {
+    return LOCKING_DATA_PROCEDURES.map((name) => this.procedures[name]);
+  }
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { Command, Option } from 'commander';
+import { approve } from '../cli/approve';
 import { showStatus, startExecution, unlock } from '../cli/aws';
 import { rehearse } from '../local/rehearse';
 
@@ -14,16 +15,25 @@ const program = new Command()
 program
   .command('rehearse')
   .description('Run a procedure locally against a freshly started reference memory stack (no AWS account)')
-  .argument('<procedure>', 'provider-cutover | provider-rollback')
+  .argument('<procedure>', 'provider-cutover | provider-rollback | feature-rollout | feature-disable')
   .option('--fail-at <state>', 'make this state fail, to watch the automatic rollback')
   .option('--input <json>', 'execution input (JSON); a sensible default otherwise')
   .option('--dir <path>', 'folder for the run state (default: .rehearsal/<timestamp>)')
   .option('--no-color', 'plain output')
+  .option(
+    '--error-spike-at <phase>',
+    'feature-rollout: the gate sees a 5 % error rate from this phase on (1-4), to watch the automatic rollback',
+    (v) => Number.parseInt(v, 10),
+  )
   .action(
-    async (procedure: string, opts: { failAt?: string; input?: string; dir?: string; color: boolean }) => {
+    async (
+      procedure: string,
+      opts: { failAt?: string; input?: string; dir?: string; color: boolean; errorSpikeAt?: number },
+    ) => {
       const result = await rehearse({
         procedure,
         failAt: opts.failAt,
+        errorSpikeAtPhase: opts.errorSpikeAt,
         input: opts.input === undefined ? undefined : parseJson(opts.input, '--input'),
         dir: opts.dir,
         color: opts.color && process.stdout.isTTY === true,
@@ -31,7 +41,7 @@ program
       });
       const expected =
         result.execution.status === 'SUCCEEDED' ||
-        (opts.failAt !== undefined && result.outcome === 'rolled-back');
+        ((opts.failAt !== undefined || opts.errorSpikeAt !== undefined) && result.outcome === 'rolled-back');
       process.exitCode = expected ? 0 : 1;
     },
   );
@@ -75,6 +85,20 @@ program
   .action(async (opts: { env: string; owner: string }) => {
     process.exitCode = await unlock({ env: opts.env, owner: opts.owner, write: console.log });
   });
+
+program
+  .command('approve')
+  .description('Approve (or reject) the next phase of a feature rollout waiting between phases')
+  .addOption(envOption)
+  .option('--execution <arn>', 'the feature-rollout execution (default: the one running in the environment)')
+  .option('--reject', 'reject: the rollout rolls back and the feature is disabled')
+  .option('--comment <text>', 'recorded in the rollout log')
+  .option('--by <name>', 'who approves, recorded in the rollout log', process.env.USER)
+  .action(
+    async (opts: { env: string; execution?: string; reject?: boolean; comment?: string; by?: string }) => {
+      process.exitCode = await approve({ ...opts, write: console.log });
+    },
+  );
 
 function parseJson(text: string, what: string): unknown {
   try {

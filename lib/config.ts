@@ -8,6 +8,7 @@ import {
   SEED_DECISION_MATRIX,
 } from './alarm-schema';
 import { checkDataNetwork, DataConfig, runtimeDataOf } from './data-schema';
+import { FeatureRolloutConfig } from './feature-rollout-schema';
 
 /** CloudWatch Logs retention periods CloudFormation accepts. */
 const RETENTION_DAYS = [
@@ -105,6 +106,8 @@ export const StageConfig = z.strictObject({
   alarms: AlarmOverrides.default({}),
   /** How the rollback router handles alarms (detection budget, cool-down, settle time). */
   incidents: IncidentsConfig.prefault({}),
+  /** Seed 003's phased feature rollout: where its gate reads each signal, which alarms are P0. */
+  featureRollout: FeatureRolloutConfig.prefault({}),
 });
 export type StageConfig = z.infer<typeof StageConfig>;
 

@@ -50,6 +50,10 @@ export const STAR_ONLY_REASONS = {
   xray: 'X-Ray tracing: xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules and GetSamplingTargets support only Resource "*".',
   logDelivery:
     'Step Functions vended-log delivery: logs:CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies and DescribeLogGroups support only Resource "*".',
+  metrics:
+    'CloudWatch metrics: cloudwatch:PutMetricData supports only Resource "*"; the grant is limited to one namespace by a cloudwatch:namespace condition.',
+  metricsRead:
+    'CloudWatch metric reads: cloudwatch:GetMetricData supports only Resource "*" (it reads the metrics named in the request; the rollout gate names only those of its stage).',
   vpcEni:
     'Lambda in a VPC: ec2:CreateNetworkInterface, DescribeNetworkInterfaces, DescribeSubnets, DeleteNetworkInterface, AssignPrivateIpAddresses and UnassignPrivateIpAddresses are required on "*" (as in AWSLambdaVPCAccessExecutionRole; the ENIs do not exist before the function).',
 } as const;

@@ -7,12 +7,12 @@ import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { S3StreamStore } from '../functions/shared/adapters/s3-stream-store';
 import type { RuntimeConfig } from '../functions/shared/config';
 import { flagParameterName } from '../functions/shared/flags';
-import type { MetricsSource } from '../functions/shared/ports';
 import {
   MEMORY_CONTEXT_FLAG,
   MEMORY_CONTEXT_OFF,
   serializeMemoryContextFlag,
 } from '../functions/shared/memory-context';
+import type { MetricsSource } from '../functions/shared/ports';
 import type { IncidentsConfig } from '../lib/alarm-schema';
 import { FileParameterStore, secretsOf } from './adapters/file-flag-store';
 import { LocalDynamo } from './adapters/lock-table';

@@ -39,7 +39,9 @@ type ConfigBody = z.infer<typeof ConfigBody>;
 
 /** Consecutive matching answers required: behind a load balancer each may come from another task. */
 const CONFIRMATIONS = 3;
-const POLL_MS = 250;
+/** Pause between polls while the app does not serve the expected flag yet: doubling up to 500 ms. */
+const FIRST_POLL_MS = 50;
+const MAX_POLL_MS = 500;
 const DISABLED = new Set([403, 404, 503]);
 
 export interface CheckResult {
@@ -146,20 +148,38 @@ export const featureCheck = defineStep({
           },
         );
         const id = (created.body as { id?: unknown } | undefined)?.id;
-        const listed = await expectStatus(`list memory items of ${internal}`, list(internal), (s) => s === 200);
+        const listed = await expectStatus(
+          `list memory items of ${internal}`,
+          list(internal),
+          (s) => s === 200,
+        );
         const items = (listed.body as { items?: { id?: unknown }[] } | undefined)?.items ?? [];
-        if (!items.some((i) => i.id === id)) fail(`the memory item just created for ${internal} is not listed`);
-        await expectStatus(`preview a context pack for ${internal}`, '/api/v1/context-packs/preview', (s) => s === 200, {
-          project_id: internal,
-          budget_tokens: 4000,
-        });
+        if (!items.some((i) => i.id === id))
+          fail(`the memory item just created for ${internal} is not listed`);
+        await expectStatus(
+          `preview a context pack for ${internal}`,
+          '/api/v1/context-packs/preview',
+          (s) => s === 200,
+          {
+            project_id: internal,
+            budget_tokens: 4000,
+          },
+        );
       }
       // Canary and full: stickiness by project id, read-only (no data written for probe projects).
       if (probes.inside) {
-        await expectStatus(`list for ${probes.inside} (inside ${flag.percentage} %)`, list(probes.inside), (s) => s === 200);
+        await expectStatus(
+          `list for ${probes.inside} (inside ${flag.percentage} %)`,
+          list(probes.inside),
+          (s) => s === 200,
+        );
       }
       if (probes.outside) {
-        await expectStatus(`list for ${probes.outside} (outside ${flag.percentage} %)`, list(probes.outside), (s) => s === 403);
+        await expectStatus(
+          `list for ${probes.outside} (outside ${flag.percentage} %)`,
+          list(probes.outside),
+          (s) => s === 403,
+        );
       }
     }
     return {
@@ -186,6 +206,7 @@ async function pollConfig(
   const t0 = performance.now();
   const elapsed = () => performance.now() - t0;
   let streak = 0;
+  let misses = 0;
   let last = 'none';
   for (;;) {
     try {
@@ -196,16 +217,19 @@ async function pollConfig(
         const m = body.data.memory_context;
         last = `enabled ${body.data.memory_context_enabled}, ${m.percentage ?? '-'} %, version ${m.flag_version ?? 'none'}${m.flag_error ? `, flag error: ${m.flag_error}` : ''}`;
         streak = matches(body.data) ? streak + 1 : 0;
+        if (streak === 0) misses += 1;
         if (streak >= CONFIRMATIONS) return { ok: true, afterMs: elapsed(), version: m.flag_version, last };
       } else {
         streak = 0;
+        misses += 1;
         last = `HTTP ${res.status}${body.success ? '' : ', no config document'}`;
       }
     } catch (err) {
       streak = 0;
+      misses += 1;
       last = (err as Error).message;
     }
-    const pause = streak > 0 ? 20 : POLL_MS;
+    const pause = streak > 0 ? 20 : Math.min(MAX_POLL_MS, FIRST_POLL_MS * 2 ** Math.max(0, misses - 1));
     if (elapsed() + pause > remainingMs) return { ok: false, afterMs: elapsed(), version: null, last };
     await new Promise((r) => setTimeout(r, pause));
   }

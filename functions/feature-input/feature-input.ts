@@ -74,24 +74,31 @@ export const FeatureRolloutInput = z
  * Execution input of `feature-disable`: from the console, the CLI, the alarm router, or a rollout's
  * Catch (which passes its rollout id and its own execution, whose lock is inherited).
  */
-export const FeatureDisableInput = z.strictObject({
-  reason: Reason,
-  requestedBy: RequestedBy.optional(),
-  /** The rollout whose log records the disable (set by a rollout that rolls itself back). */
-  rolloutId: RolloutId.optional(),
-  /** Set when a rollout runs this disable: the lock it holds is inherited, not taken. */
-  parentExecutionId: z.string().startsWith('arn:').optional(),
-  trigger: z
-    .strictObject({
-      source: z.enum(['rollout', 'operator', 'alarm', 'drill']),
-      alarmName: z.string().min(1).max(255).optional(),
-      error: z.string().max(256).optional(),
-      cause: z.string().max(32_768).optional(),
-    })
-    .optional(),
-  /** End-to-end budget: from the start of this execution to "the app serves the feature off". */
-  budgetSeconds: z.number().int().min(1).max(60).default(60),
-});
+export const FeatureDisableInput = z
+  .strictObject({
+    reason: Reason,
+    requestedBy: RequestedBy.optional(),
+    /** The rollout whose log records the disable (set by a rollout that rolls itself back). */
+    rolloutId: RolloutId.optional(),
+    /** The alarm router names the change it undoes `changeId`: for a rollout, its rollout id. */
+    changeId: RolloutId.optional(),
+    /** Set when a rollout runs this disable: the lock it holds is inherited, not taken. */
+    parentExecutionId: z.string().startsWith('arn:').optional(),
+    trigger: z
+      .strictObject({
+        source: z.enum(['rollout', 'operator', 'alarm', 'drill']),
+        alarmName: z.string().min(1).max(255).optional(),
+        error: z.string().max(256).optional(),
+        cause: z.string().max(32_768).optional(),
+      })
+      .optional(),
+    /** End-to-end budget: from the start of this execution to "the app serves the feature off". */
+    budgetSeconds: z.number().int().min(1).max(60).default(60),
+  })
+  .refine((i) => !i.rolloutId || !i.changeId || i.rolloutId === i.changeId, {
+    path: ['changeId'],
+    message: 'changeId and rolloutId name different rollouts',
+  });
 
 /**
  * The EventBridge event of a CloudWatch alarm entering ALARM, as a rule (or the alarm router)
@@ -247,7 +254,7 @@ function disableRequest(
     environment: config.environment,
     reason: input.reason,
     requestedBy: input.requestedBy ?? 'unknown',
-    rolloutId: input.rolloutId ?? null,
+    rolloutId: input.rolloutId ?? input.changeId ?? null,
     trigger: {
       source: input.trigger?.source ?? 'operator',
       alarmName: input.trigger?.alarmName ?? null,

@@ -14,8 +14,8 @@ import { z } from 'zod';
 import {
   isEnabledFor,
   type MemoryContextFlag,
-  parseMemoryContextFlag,
   ProjectId,
+  parseMemoryContextFlag,
 } from '../../functions/shared/memory-context';
 import { readJson, send } from './http';
 
@@ -49,7 +49,9 @@ function fromParameterFile(file: string, name: string): () => FlagState {
   return () => {
     let p: { type?: string; value?: string; version?: number } | undefined;
     try {
-      p = (JSON.parse(readFileSync(file, 'utf8')) as { parameters: Record<string, typeof p> }).parameters[name];
+      p = (JSON.parse(readFileSync(file, 'utf8')) as { parameters: Record<string, typeof p> }).parameters[
+        name
+      ];
     } catch (err) {
       return { flag: null, version: null, error: `flag store unreadable: ${(err as Error).message}` };
     }
@@ -216,7 +218,9 @@ export function memoryContextRoutes(opts: {
           flag_error: state.error,
           cache_ms: flag.ttlMs,
         },
-        ...(project ? { memory_context_enabled_for_project: state.flag ? isEnabledFor(state.flag, project) : false } : {}),
+        ...(project
+          ? { memory_context_enabled_for_project: state.flag ? isEnabledFor(state.flag, project) : false }
+          : {}),
       });
       return true;
     }
@@ -224,7 +228,9 @@ export function memoryContextRoutes(opts: {
       if (globallyOff(res)) return true;
       const parsed = NewItem.safeParse(await readJson(req));
       if (!parsed.success) {
-        send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        send(res, 400, {
+          error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+        });
         return true;
       }
       if (gate(res, parsed.data.project_id)) send(res, 201, items.add(parsed.data));
@@ -237,14 +243,17 @@ export function memoryContextRoutes(opts: {
         send(res, 400, { error: 'project_id required' });
         return true;
       }
-      if (gate(res, project.data)) send(res, 200, { project_id: project.data, items: items.list(project.data) });
+      if (gate(res, project.data))
+        send(res, 200, { project_id: project.data, items: items.list(project.data) });
       return true;
     }
     if (path === '/api/v1/context-packs/preview' && req.method === 'POST') {
       if (globallyOff(res)) return true;
       const parsed = Preview.safeParse(await readJson(req));
       if (!parsed.success) {
-        send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        send(res, 400, {
+          error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+        });
         return true;
       }
       if (!gate(res, parsed.data.project_id)) return true;

@@ -3,6 +3,7 @@ import type { Role } from 'aws-cdk-lib/aws-iam';
 import { afterAll, describe, expect, it } from 'vitest';
 import { discovery } from '../../cli/aws';
 import { functionPlaceholder, STEP_NAMES } from '../../functions';
+import { LOCKING_DATA_PROCEDURES } from '../../lib/data-protection';
 import { JANITOR_STATUSES } from '../../lib/execution-lock';
 import { Procedure } from '../../lib/procedure';
 import {
@@ -133,17 +134,23 @@ describe('CLI discovery', () => {
 describe('nested execution (cutover runs the rollback with startExecution.sync:2)', () => {
   const rollback = stack.procedures['provider-rollback'].stateMachine;
 
-  it('cutover may start only the rollback, describe/stop only its executions, and manage the sync rule', () => {
+  it('cutover may start only the rollback and the backup, describe/stop only their executions, and manage the sync rule', () => {
     const account = 'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>';
     const events = 'arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>';
-    const sm = flat(stack, rollback.stateMachineArn);
-    const executions = `${account}:execution:${flat(stack, rollback.stateMachineName)}:*`;
+    const backup = stack.data?.procedures.backup.stateMachine;
+    if (!backup) throw new Error('staging deploys the data procedures');
+    const startable = [rollback, backup].flatMap((m) => {
+      const executions = `${account}:execution:${flat(stack, m.stateMachineName)}:*`;
+      return [
+        `states:StartExecution on ${flat(stack, m.stateMachineArn)}`,
+        `states:DescribeExecution on ${executions}`,
+        `states:StopExecution on ${executions}`,
+      ];
+    });
     const rule = `${events}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule`;
     expect(grantsOf('provider-cutover').filter((g) => /^(states|events):/.test(g))).toEqual(
       [
-        `states:StartExecution on ${sm}`,
-        `states:DescribeExecution on ${executions}`,
-        `states:StopExecution on ${executions}`,
+        ...startable,
         `events:PutTargets on ${rule}`,
         `events:PutRule on ${rule}`,
         `events:DescribeRule on ${rule}`,
@@ -162,7 +169,7 @@ describe('lock janitor trigger', () => {
   if (!rule) throw new Error('no janitor rule');
   const props = resourceOf(template, stack, rule).Properties;
 
-  it('matches only abnormal ends of the cutover and rollback executions', () => {
+  it('matches only abnormal ends of the executions that take the lock', () => {
     expect(props.EventPattern).toEqual({
       source: ['aws.states'],
       'detail-type': ['Step Functions Execution Status Change'],
@@ -171,6 +178,12 @@ describe('lock janitor trigger', () => {
         stateMachineArn: [
           stack.resolve(stack.procedures['provider-cutover'].stateMachine.stateMachineArn),
           stack.resolve(stack.procedures['provider-rollback'].stateMachine.stateMachineArn),
+          stack.resolve(stack.procedures['rollback-router'].stateMachine.stateMachineArn),
+          stack.resolve(stack.procedures['feature-rollout'].stateMachine.stateMachineArn),
+          stack.resolve(stack.procedures['feature-disable'].stateMachine.stateMachineArn),
+          ...LOCKING_DATA_PROCEDURES.map((n) =>
+            stack.resolve(stack.data?.procedures[n].stateMachine.stateMachineArn),
+          ),
         ],
       },
     });

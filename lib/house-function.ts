@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { type Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, type Duration, Stack } from 'aws-cdk-lib';
 import { type ISecurityGroup, type ISubnet, SecurityGroup, Subnet, Vpc } from 'aws-cdk-lib/aws-ec2';
 import {
   type IGrantable,
   type IPrincipal,
+  Policy,
   PolicyStatement,
   Role,
   ServicePrincipal,
@@ -12,9 +13,13 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { incidentPrefix } from '../functions/incident-report/incident-report';
 import type { StepName } from '../functions/index';
+import { rolloutLogPrefix } from '../functions/rollout/log';
+import { ALARM_CATALOG_ENV, AlarmCatalog } from '../functions/shared/alarm-catalog';
 import { RUNTIME_CONFIG_ENV, type RuntimeConfig } from '../functions/shared/config';
 import type { FlagName } from '../functions/shared/flags';
+import { GATE_METRICS_ENV, GateMetricsSpec } from '../functions/shared/gate-metrics';
 import type { BackupBucket } from './backup-bucket';
 import type { StageConfig } from './config';
 import { dataPrefixes } from './data-schema';
@@ -30,6 +35,7 @@ export const RESERVED_ENVIRONMENT = [
   'POWERTOOLS_SERVICE_NAME',
   'POWERTOOLS_LOG_LEVEL',
   'NODE_OPTIONS',
+  ALARM_CATALOG_ENV,
 ] as const;
 
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -180,9 +186,14 @@ export class HouseFunction extends Construct implements IGrantable {
   /**
    * Lets the step read and write change records: `s3:GetObject`/`s3:PutObject` on
    * `<bucket>/<prefix>/*`, `s3:ListBucket` on the bucket only for keys under the prefix, and the
-   * bucket key's `kms:GenerateDataKey`/`kms:Decrypt` only through S3.
+   * bucket key's `kms:GenerateDataKey`/`kms:Decrypt` only through S3. With `read`, only
+   * `s3:GetObject`, the prefix-conditioned list and `kms:Decrypt`.
    */
-  bindChangeRecords(backups: BackupBucket, prefix: string): this {
+  bindChangeRecords(
+    backups: BackupBucket,
+    prefix: string,
+    access: 'read' | 'read-write' = 'read-write',
+  ): this {
     const expected = this.runtimeConfig.changeRecords.prefix;
     if (prefix !== expected) {
       throw new Error(
@@ -191,8 +202,12 @@ export class HouseFunction extends Construct implements IGrantable {
     }
     const { bucket, encryptionKey } = backups;
     const objects = bucket.arnForObjects(`${prefix}/*`);
+    const write = access === 'read-write';
     this.role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [objects] }),
+      new PolicyStatement({
+        actions: write ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'],
+        resources: [objects],
+      }),
     );
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
@@ -201,12 +216,64 @@ export class HouseFunction extends Construct implements IGrantable {
         conditions: { StringLike: { 's3:prefix': [`${prefix}/*`] } },
       }),
     );
-    if (encryptionKey) this.grantKeyVia(encryptionKey, 's3', ['kms:GenerateDataKey', 'kms:Decrypt']);
+    if (encryptionKey)
+      this.grantKeyVia(encryptionKey, 's3', write ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:Decrypt']);
     acknowledgeWildcardResource(
       this.role,
       objects,
       `Change records are one object per change id, created at run time: the grant is limited to keys under ${prefix}/.`,
     );
+    return this;
+  }
+
+  /**
+   * Lets the step write incident reports: `s3:PutObject` on `<bucket>/incidents/<env>/*` and the
+   * bucket key's `kms:GenerateDataKey` through S3. It can neither read nor list them.
+   */
+  bindIncidentReports(backups: BackupBucket): this {
+    const prefix = incidentPrefix(this.runtimeConfig.environment);
+    const objects = backups.bucket.arnForObjects(`${prefix}/*`);
+    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] }));
+    if (backups.encryptionKey) this.grantKeyVia(backups.encryptionKey, 's3', ['kms:GenerateDataKey']);
+    acknowledgeWildcardResource(
+      this.role,
+      objects,
+      `Incident reports are objects named after the router execution, created at run time: the grant is limited to writing keys under ${prefix}/.`,
+    );
+    return this;
+  }
+
+  /**
+   * Lets the step publish metrics (`cloudwatch:PutMetricData`) to one namespace only. The action
+   * has no resource-level permissions: the grant is on "*" with a `cloudwatch:namespace`
+   * condition, in a policy of its own so its cdk-nag acknowledgement gives exactly that reason.
+   */
+  bindMetrics(namespace: string): this {
+    const policy = new Policy(this, 'MetricsPolicy', {
+      statements: [
+        new PolicyStatement({
+          actions: ['cloudwatch:PutMetricData'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'cloudwatch:namespace': namespace } },
+        }),
+      ],
+    });
+    policy.attachToRole(this.role);
+    acknowledge(policy, 'AwsSolutions-IAM5[Resource::*]', STAR_ONLY_REASONS.metrics);
+    return this;
+  }
+
+  /**
+   * Gives a rollback router step the alarm catalog (rollback alarms and their decisions) as the
+   * `SWITCHBACK_ALARMS` environment variable. Grants nothing.
+   */
+  bindAlarmCatalog(catalog: AlarmCatalog): this {
+    if (catalog.environment !== this.runtimeConfig.environment) {
+      throw new Error(
+        `HouseFunction ${this.step}: alarm catalog of ${catalog.environment} but the step runs in ${this.runtimeConfig.environment}`,
+      );
+    }
+    this.function.addEnvironment(ALARM_CATALOG_ENV, JSON.stringify(AlarmCatalog.parse(catalog)));
     return this;
   }
 
@@ -248,6 +315,76 @@ export class HouseFunction extends Construct implements IGrantable {
       objects,
       `Data task results are one object per execution and step, named at run time: the grant is limited to keys under ${prefix}/.`,
     );
+    return this;
+  }
+
+  /**
+   * Lets the step read and write rollout logs (`rollouts/<env>/*`: the JSON record and its
+   * Markdown): `s3:GetObject`/`s3:PutObject` there, `s3:ListBucket` for keys under the prefix (a
+   * missing log reads as absent, not denied), and the bucket key's `kms:GenerateDataKey`/
+   * `kms:Decrypt` only through S3.
+   */
+  bindRolloutLogs(backups: BackupBucket): this {
+    const prefix = rolloutLogPrefix(this.runtimeConfig.environment);
+    const { bucket, encryptionKey } = backups;
+    const objects = bucket.arnForObjects(`${prefix}/*`);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [objects] }),
+    );
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${prefix}/*`] } },
+      }),
+    );
+    if (encryptionKey) this.grantKeyVia(encryptionKey, 's3', ['kms:GenerateDataKey', 'kms:Decrypt']);
+    acknowledgeWildcardResource(
+      this.role,
+      objects,
+      `Rollout logs are one JSON and one Markdown object per rollout id, named at run time: the grant is limited to keys under ${prefix}/.`,
+    );
+    return this;
+  }
+
+  /**
+   * Lets the rollout gate read its metrics: sets ${GATE_METRICS_ENV} to the spec and grants
+   * `cloudwatch:GetMetricData` (AWS authorizes it on "*" only) and `cloudwatch:DescribeAlarms` on
+   * exactly the P0 alarms the spec names (by name, or by name prefix).
+   */
+  bindGateMetrics(spec: GateMetricsSpec): this {
+    const valid = GateMetricsSpec.parse(spec);
+    this.function.addEnvironment(GATE_METRICS_ENV, JSON.stringify(valid));
+    // A policy of its own, so its cdk-nag acknowledgement gives exactly this reason.
+    const reads = new Policy(this, 'GateMetricsPolicy', {
+      statements: [new PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] })],
+    });
+    reads.attachToRole(this.role);
+    acknowledge(reads, 'AwsSolutions-IAM5[Resource::*]', STAR_ONLY_REASONS.metricsRead);
+    const stack = Stack.of(this);
+    const alarm = (name: string) =>
+      stack.formatArn({
+        service: 'cloudwatch',
+        resource: 'alarm',
+        resourceName: name,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+    const alarms = [
+      ...valid.p0Alarms.names.map(alarm),
+      ...(valid.p0Alarms.prefix ? [alarm(`${valid.p0Alarms.prefix}*`)] : []),
+    ];
+    if (alarms.length) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['cloudwatch:DescribeAlarms'], resources: alarms }),
+      );
+    }
+    if (valid.p0Alarms.prefix) {
+      acknowledgeWildcardResource(
+        this.role,
+        alarm(`${valid.p0Alarms.prefix}*`),
+        `The gate reads the state of the P0 alarms, named by the stage's prefix "${valid.p0Alarms.prefix}": DescribeAlarms on alarms with that prefix only.`,
+      );
+    }
     return this;
   }
 

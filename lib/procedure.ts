@@ -68,6 +68,13 @@ export interface ProcedureProps {
    * @default - `statemachines/<name>.asl.json`
    */
   readonly definitionPath?: string;
+  /**
+   * State machines whose executions the definition's `aws-sdk:sfn:stopExecution` Tasks may stop.
+   * The ExecutionArn is only known at run time, so the scope is declared here: a stopExecution Task
+   * without it, or this without such a Task, fails the synth.
+   * @default - none
+   */
+  readonly stoppable?: readonly StateMachine[];
 }
 
 interface AslState {
@@ -84,6 +91,9 @@ const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 const DYNAMODB = /^arn:aws:states:::dynamodb:(putItem|getItem|deleteItem|updateItem)$/;
 const START_EXECUTION = /^arn:aws:states:::states:startExecution(\.sync(:2)?)?$/;
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
+/** Lambda through the optimized integration (`lambda:invoke`, `.waitForTaskToken` for callbacks). */
+const LAMBDA_INVOKE = /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/;
+const STOP_EXECUTION = 'arn:aws:states:::aws-sdk:sfn:stopExecution';
 const RUN_TASK = /^arn:aws:states:::ecs:runTask(\.sync)?$/;
 
 /**
@@ -135,8 +145,9 @@ export class Procedure extends Construct {
       throw new Error(`Procedure ${props.name}: binding(s) ${unused.join(', ')} not used by the definition`);
     }
 
-    const grants = new GrantCollector(props.name, props.bindings);
+    const grants = new GrantCollector(props.name, props.bindings, props.stoppable ?? []);
     walkTasks(definition.States ?? {}, (stateName, state) => grants.task(stateName, state));
+    grants.checkStoppable();
 
     this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
@@ -231,10 +242,23 @@ class GrantCollector {
   /** Other wildcard resources granted, each with the reason it cannot be narrower. */
   public readonly wildcards: [resource: string, reason: string][] = [];
 
+  /** Whether a Task stops executions (of the `stoppable` state machines). */
+  private stops = false;
+
   constructor(
     private readonly procedure: string,
     private readonly bindings: Readonly<Record<string, ProcedureBinding>>,
+    private readonly stoppable: readonly StateMachine[] = [],
   ) {}
+
+  /** A `stoppable` declaration without a stopExecution Task would grant what nothing uses. */
+  checkStoppable(): void {
+    if (this.stoppable.length && !this.stops) {
+      throw new Error(
+        `Procedure ${this.procedure}: stoppable state machines are declared but no Task uses ${STOP_EXECUTION}`,
+      );
+    }
+  }
 
   task(state: string, task: AslState): void {
     const resource = task.Resource;
@@ -249,6 +273,13 @@ class GrantCollector {
           `has TimeoutSeconds ${limit} but ${fn.step} may run ${fn.timeout.toSeconds()} s; lower the function timeout`,
         );
       }
+      this.functions.set(fn.step, fn);
+      return;
+    }
+    if (LAMBDA_INVOKE.test(resource)) {
+      // The function is named by Parameters.FunctionName; a `.waitForTaskToken` task's TimeoutSeconds
+      // bounds the wait for the callback, not the function, so no timeout comparison applies.
+      const fn = this.bound(state, this.placeholderParam(state, task, 'FunctionName'), 'function', resource);
       this.functions.set(fn.step, fn);
       return;
     }
@@ -279,6 +310,16 @@ class GrantCollector {
       );
       const prior = this.machines.get(machine.node.path);
       this.machines.set(machine.node.path, { machine, sync: Boolean(start[1]) || Boolean(prior?.sync) });
+      return;
+    }
+    if (resource === STOP_EXECUTION) {
+      if (!this.stoppable.length) {
+        throw this.error(
+          state,
+          'stops an execution, but the Procedure declares no stoppable state machines (the ExecutionArn is only known at run time)',
+        );
+      }
+      this.stops = true;
       return;
     }
     const run = RUN_TASK.exec(resource);
@@ -371,6 +412,23 @@ class GrantCollector {
           ],
         }),
       );
+    }
+    if (this.stops) {
+      const executions = this.stoppable.map((machine) =>
+        stack.formatArn({
+          service: 'states',
+          resource: 'execution',
+          resourceName: `${machine.stateMachineName}:*`,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      );
+      for (const arn of executions) {
+        this.wildcards.push([
+          arn,
+          'aws-sdk:sfn:stopExecution stops the execution named by the lock at run time; execution names are chosen then, so the grant covers executions of that one state machine only.',
+        ]);
+      }
+      out.push(new PolicyStatement({ actions: ['states:StopExecution'], resources: executions }));
     }
     for (const { target, sync } of this.ecsTasks.values())
       out.push(...this.ecsStatements(stack, target, sync));

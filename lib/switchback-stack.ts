@@ -4,15 +4,21 @@ import type { Construct } from 'constructs';
 import { functionPlaceholder, STEP_NAMES, type StepName } from '../functions/index';
 import { FLAG_NAMES, type FlagName } from '../functions/shared/flags';
 import { MEMORY_CONTEXT_OFF, serializeMemoryContextFlag } from '../functions/shared/memory-context';
+import { METRICS_NAMESPACE } from '../functions/shared/metrics';
+import { alarmCatalog, resolveAlarms } from './alarm-readiness';
 import { BackupBucket } from './backup-bucket';
 import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig } from './config';
 import { type DataProcedureName, DataProtection } from './data-protection';
 import { dataNetwork } from './data-schema';
 import { ExecutionLock } from './execution-lock';
+import { FeatureRollout } from './feature-rollout';
+import { gateMetricsSpec } from './feature-rollout-schema';
 import { Flags } from './flags';
+import { HealthProbe } from './health-probe';
 import { HouseFunction } from './house-function';
 import { Notifications } from './notifications';
 import { Procedure, type ProcedureBinding } from './procedure';
+import { RollbackAlarms } from './rollback-alarms';
 
 /** Per-step sizing and placement. Timeouts stay below the Tasks' `TimeoutSeconds` (30 s / 60 s). */
 export const STEP_SETTINGS: Readonly<
@@ -53,7 +59,14 @@ export const AUTOMATION_WRITABLE_FLAGS: readonly FlagName[] = FLAG_NAMES.filter(
 );
 
 /** The procedures the stack deploys, by ASL file name. */
-export const PROCEDURES = ['provider-rollback', 'provider-cutover', 'lock-janitor'] as const;
+export const PROCEDURES = [
+  'provider-rollback',
+  'provider-cutover',
+  'lock-janitor',
+  'rollback-router',
+  'feature-disable',
+  'feature-rollout',
+] as const;
 export type ProcedureName = (typeof PROCEDURES)[number];
 
 /** SSM parameter holding a procedure's state machine ARN, read by the `switchback` CLI. */
@@ -87,6 +100,9 @@ export class SwitchbackStack extends Stack {
   public readonly procedures: Readonly<Record<ProcedureName, Procedure>>;
   /** Backups and restores (data task, procedures, schedule); only when the stage configures `data`. */
   public readonly data?: DataProtection;
+  /** The runbooks' thresholds as alarms, and the rule that starts the rollback router. */
+  public readonly alarms: RollbackAlarms;
+  public readonly healthProbe: HealthProbe;
 
   constructor(scope: Construct, id: string, props: SwitchbackStackProps) {
     super(scope, id, props);
@@ -198,13 +214,77 @@ export class SwitchbackStack extends Stack {
       logRetention,
       alarmTopic: topic,
     });
+
+    // Alarm-started rollbacks: thresholds -> EventBridge -> rollback router -> the matrix's rollback.
+    // resolveAlarms is the readiness check: an alarm that is not ready fails the synth, named.
+    const resolvedAlarms = resolveAlarms(stage, { deployedProcedures: PROCEDURES });
+    fns['route-alarm']
+      .bindFlags(this.flags, ['automation/paused'], 'read')
+      .bindAlarmCatalog(alarmCatalog(stage, resolvedAlarms));
+    fns['plan-response'].bindChangeRecords(this.backups, changeRecordPrefix(stage), 'read');
+    fns['incident-report'].bindIncidentReports(this.backups).bindMetrics(METRICS_NAMESPACE);
+    fns['health-probe'].bindMetrics(METRICS_NAMESPACE);
+    const router = new Procedure(this, 'RollbackRouter', {
+      name: 'rollback-router',
+      bindings: {
+        ...common,
+        ...stepBindings('rollback-router'),
+        ProviderRollbackStateMachineArn: { stateMachine: rollback.stateMachine },
+      },
+      stoppable: [cutover.stateMachine],
+      logRetention,
+      alarmTopic: topic,
+    });
+    this.alarms = new RollbackAlarms(this, 'Alarms', {
+      stage,
+      alarms: resolvedAlarms,
+      router: router.stateMachine,
+      topic,
+    });
+    this.healthProbe = new HealthProbe(this, 'HealthProbe', {
+      environment: stage.name,
+      probe: fns['health-probe'],
+      schedule: stage.monitoring.probe,
+      probeTimeout: Duration.millis(stage.timing.httpTimeoutMs),
+      topic,
+    });
+
+    // Phased feature rollout and emergency disable (seed 003); the gate treats the P0 alarms as fatal.
+    const features = new FeatureRollout(this, 'FeatureRollout', {
+      environment: stage.name,
+      flags: this.flags,
+      backups: this.backups,
+      functions: fns,
+      lockTable: this.lock.table,
+      topic,
+      logRetention,
+      gateMetrics: gateMetricsSpec(
+        stage,
+        resolvedAlarms.filter((a) => a.decision.priority === 'P0').map((a) => a.name),
+      ),
+    });
+
     const janitor = this.lock.addJanitor({
       environment: stage.name,
-      guarded: [cutover.stateMachine, rollback.stateMachine, ...dataLockTakers],
+      guarded: [
+        cutover.stateMachine,
+        rollback.stateMachine,
+        router.stateMachine,
+        features.rollout.stateMachine,
+        features.disable.stateMachine,
+        ...dataLockTakers,
+      ],
       topic,
       logRetention,
     });
-    this.procedures = { 'provider-rollback': rollback, 'provider-cutover': cutover, 'lock-janitor': janitor };
+    this.procedures = {
+      'provider-rollback': rollback,
+      'provider-cutover': cutover,
+      'lock-janitor': janitor,
+      'rollback-router': router,
+      'feature-disable': features.disable,
+      'feature-rollout': features.rollout,
+    };
 
     const published: [ProcedureName | DataProcedureName, Procedure][] = [
       ...PROCEDURES.map((name): [ProcedureName, Procedure] => [name, this.procedures[name]]),

@@ -118,6 +118,8 @@ const STAR_ONLY_ACTIONS = new Set([
   'ec2:DeleteNetworkInterface',
   'ec2:AssignPrivateIpAddresses',
   'ec2:UnassignPrivateIpAddresses',
+  // The data task's execution role pulls its image (layer and image actions are on the repository).
+  'ecr:GetAuthorizationToken',
 ]);
 
 describe('wildcards anywhere in the stack', () => {

@@ -87,12 +87,20 @@ describe('cdk-nag AwsSolutions', () => {
       acks.map((a) =>
         a.id
           .replace(/<[^>]+\.Arn>\/change-records\/[a-z0-9-]+\/\*/, '<bucket>/change-records/<env>/*')
-          .replace(/execution:<[^>]+\.Name>:\*/, 'execution:<machine>:*'),
+          .replace(/execution:<[^>]+\.Name>:\*/, 'execution:<machine>:*')
+          .replace(/<[^>]+\.Arn>\/(backups|task-results)\/[a-z0-9-]+\/\*/, '<bucket>/$1/<env>/*')
+          .replace(/task-definition\/[A-Za-z0-9]+:\*/, 'task-definition/<family>:*')
+          .replace(/:task\/[a-z0-9-]+\/\*/, ':task/<cluster>/*'),
       ),
     );
     expect([...kinds].sort()).toEqual([
+      'AwsSolutions-ECS2',
       'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM5[Resource::<bucket>/backups/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/change-records/<env>/*]',
+      'AwsSolutions-IAM5[Resource::<bucket>/task-results/<env>/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/<family>:*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<cluster>/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<machine>:*]',
       'AwsSolutions-S1',
     ]);

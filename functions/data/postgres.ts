@@ -274,15 +274,25 @@ export async function restorePostgres(
   }
   await dropDatabase(env, previous);
   await withClient(env, 'postgres', async (c) => {
-    await c.query(
-      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-      [database],
-    );
-    await c.query(`ALTER DATABASE ${ident(database)} RENAME TO ${ident(previous)}`);
+    // No new sessions on the target from here, then end the ones left (the writers are stopped).
+    await c.query(`ALTER DATABASE ${ident(database)} ALLOW_CONNECTIONS false`);
+    try {
+      await c.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [database],
+      );
+      await c.query(`ALTER DATABASE ${ident(database)} RENAME TO ${ident(previous)}`);
+    } catch (err) {
+      await c.query(`ALTER DATABASE ${ident(database)} ALLOW_CONNECTIONS true`).catch(() => undefined);
+      throw new RestoreFailedError(
+        `Could not take ${database} out of service for the swap: ${(err as Error).message}`,
+      );
+    }
     try {
       await c.query(`ALTER DATABASE ${ident(staged)} RENAME TO ${ident(database)}`);
     } catch (err) {
       await c.query(`ALTER DATABASE ${ident(previous)} RENAME TO ${ident(database)}`);
+      await c.query(`ALTER DATABASE ${ident(database)} ALLOW_CONNECTIONS true`);
       throw new RestoreFailedError(
         `Swapping in ${staged} failed, original put back: ${(err as Error).message}`,
       );

@@ -29,7 +29,9 @@ export class LocalDynamo {
       endpoint: `http://127.0.0.1:${address.port}`,
       region: 'local-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
+      // Step Functions' DynamoDB integration never surfaces a dropped keep-alive connection; the
+      // SDK's own retry of such transient errors does the same here (conditions are never retried).
+      maxAttempts: 3,
     });
     return new LocalDynamo(server, client);
   }

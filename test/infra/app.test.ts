@@ -1,7 +1,9 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FLAG_NAMES } from '../../functions/shared/flags';
 import { StageConfigError } from '../../lib/config';
-import type { SwitchbackStack } from '../../lib/switchback-stack';
+import { DATA_PROCEDURES } from '../../lib/data-protection';
+import { PROCEDURES, type SwitchbackStack } from '../../lib/switchback-stack';
 import { cdkJsonStages, stage, synthApp } from './support';
 
 describe('stage configuration', () => {
@@ -37,6 +39,7 @@ describe('two stages in one app (cdk.json: staging and prod)', () => {
   const synth = synthApp(cdkJsonStages());
   afterAll(() => synth.cleanup());
   const stacks = synth.stacks as SwitchbackStack[];
+  const stageNames = synth.stages.map((s) => s.name);
   const templates = stacks.map(
     (s) =>
       Template.fromStack(s).toJSON() as {
@@ -54,8 +57,9 @@ describe('two stages in one app (cdk.json: staging and prod)', () => {
         .filter((r) => r.Type === 'AWS::SSM::Parameter')
         .map((r) => r.Properties?.Name as string),
     );
-    // 4 flags, 3 procedure ARNs and the lock table name.
-    expect(names[0]).toHaveLength(8);
+    // Every flag, every procedure's ARN and the lock table name.
+    // staging also deploys the data procedures.
+    expect(names[0]).toHaveLength(FLAG_NAMES.length + PROCEDURES.length + DATA_PROCEDURES.length + 1);
     expect(names[0]?.every((n) => n.startsWith('/switchback/staging/'))).toBe(true);
     expect(names[1]?.every((n) => n.startsWith('/switchback/prod/'))).toBe(true);
     expect(new Set(names.flat()).size).toBe(names.flat().length);
@@ -64,11 +68,22 @@ describe('two stages in one app (cdk.json: staging and prod)', () => {
   it('sets no other physical names that two stages in one account could fight over', () => {
     const named =
       /^(BucketName|TableName|TopicName|FunctionName|RoleName|LogGroupName|StateMachineName|Name|AlarmName|KeyAlias|AliasName)$/;
-    for (const t of templates) {
+    for (const [i, t] of templates.entries()) {
       for (const [id, r] of Object.entries(t.Resources)) {
         if (r.Type === 'AWS::SSM::Parameter') continue;
-        for (const prop of Object.keys(r.Properties ?? {}))
+        for (const prop of Object.keys(r.Properties ?? {})) {
+          // Alarm names are set (the rollback rule and router match on them), and scoped by stage.
+          if (r.Type === 'AWS::CloudWatch::Alarm' && prop === 'AlarmName') {
+            expect(String(r.Properties?.AlarmName), id).toMatch(new RegExp(`^switchback-${stageNames[i]}-`));
+            continue;
+          }
+          // A Lambda permission names its function by reference, not by a chosen name.
+          if (r.Type === 'AWS::Lambda::Permission' && prop === 'FunctionName') {
+            expect(typeof r.Properties?.FunctionName, id).toBe('object');
+            continue;
+          }
           expect(named.test(prop), `${id}.${prop}`).toBe(false);
+        }
       }
     }
   });

@@ -120,6 +120,10 @@ const STAR_ONLY_ACTIONS = new Set([
   'ec2:UnassignPrivateIpAddresses',
   // The data task's execution role pulls its image (layer and image actions are on the repository).
   'ecr:GetAuthorizationToken',
+  // Only ever with a cloudwatch:namespace condition (checked in alarms.test.ts).
+  'cloudwatch:PutMetricData',
+  // The rollout gate reads its metrics (checked in feature-rollout.test.ts).
+  'cloudwatch:GetMetricData',
 ]);
 
 describe('wildcards anywhere in the stack', () => {
@@ -154,8 +158,8 @@ describe('wildcards anywhere in the stack', () => {
     });
   }
 
-  it('only check-health and smoke-test are placed in the VPC, with the ENI permissions', () => {
-    const inVpc: StepName[] = ['check-health', 'smoke-test'];
+  it('only the steps that call the app (health, smoke, probe, feature check) are placed in the VPC, with the ENI permissions', () => {
+    const inVpc: StepName[] = ['check-health', 'smoke-test', 'health-probe', 'feature-check'];
     for (const [step, fn] of Object.entries(vpcStack.functions) as [
       StepName,
       (typeof vpcStack.functions)[StepName],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ChangeRecord, recordKey } from '../../functions/change-record/record';
-import { planResponse } from '../../functions/plan-response/plan-response';
+import { planResponse, type ResponsePlan } from '../../functions/plan-response/plan-response';
 import { InvalidInputError } from '../../functions/shared/errors';
 import { invokeStep } from '../../functions/shared/step';
 import { fakeDeps } from '../support/fakes';
@@ -69,7 +69,7 @@ const decide = (lockRead: unknown, d = fakeDeps(), maxChangeAgeHours = 24) =>
       lock: lockRead,
     },
     d,
-  );
+  ) as Promise<ResponsePlan>;
 
 // The fake clock reads 2025-03-01T10:00:00Z.
 describe('plan-response: decide', () => {

@@ -210,7 +210,7 @@ async function pollConfig(
   let last = 'none';
   for (;;) {
     try {
-      const left = Math.max(100, remainingMs - elapsed());
+      const left = Math.max(100, Math.floor(remainingMs - elapsed()));
       const res = await requestJson(fetchFn, url, { timeoutMs: Math.min(timeoutMs, left) });
       const body = ConfigBody.safeParse(res.body);
       if (res.status === 200 && body.success) {

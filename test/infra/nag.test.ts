@@ -88,6 +88,7 @@ describe('cdk-nag AwsSolutions', () => {
         a.id
           .replace(/<[^>]+\.Arn>\/change-records\/[a-z0-9-]+\/\*/, '<bucket>/change-records/<env>/*')
           .replace(/<[^>]+\.Arn>\/incidents\/[a-z0-9-]+\/\*/, '<bucket>/incidents/<env>/*')
+          .replace(/<[^>]+\.Arn>\/rollouts\/[a-z0-9-]+\/\*/, '<bucket>/rollouts/<env>/*')
           .replace(/execution:<[^>]+\.Name>:\*/, 'execution:<machine>:*')
           .replace(/<[^>]+\.Arn>\/(backups|task-results)\/[a-z0-9-]+\/\*/, '<bucket>/$1/<env>/*')
           .replace(/task-definition\/[A-Za-z0-9]+:\*/, 'task-definition/<family>:*')
@@ -100,6 +101,7 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::<bucket>/backups/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/change-records/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/incidents/<env>/*]',
+      'AwsSolutions-IAM5[Resource::<bucket>/rollouts/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/task-results/<env>/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/<family>:*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<cluster>/*]',
@@ -119,6 +121,7 @@ describe('cdk-nag AwsSolutions', () => {
     const withEni = vpcAcks.filter((a) => a.reason.includes('ec2:CreateNetworkInterface')).map((a) => a.path);
     expect(withEni.sort()).toEqual([
       'Switchback-private/Step-check-health/Role',
+      'Switchback-private/Step-feature-check/Role',
       'Switchback-private/Step-health-probe/Role',
       'Switchback-private/Step-smoke-test/Role',
     ]);

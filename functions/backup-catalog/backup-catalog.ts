@@ -1,6 +1,14 @@
 import type { z as Z } from 'zod';
 import { z } from 'zod';
-import { BackupId, DatabaseName, isVerified, listBackups, resolveBackup, Store } from '../data/manifest';
+import {
+  BackupId,
+  DatabaseName,
+  isVerified,
+  listBackups,
+  manifestKeyOf,
+  resolveBackup,
+  Store,
+} from '../data/manifest';
 import { summary } from '../data/task';
 import { type Deps, defineStep } from '../shared/step';
 
@@ -63,7 +71,10 @@ async function retain(input: Z.infer<typeof Retain>, { blobs, objects, config }:
   const all = await listBackups(blobs, config.environment, input.store, input.database);
   const keep = all.find(isVerified);
   for (const m of all) {
-    await objects.setTags(m.objectKey, { 'switchback:expirable': m === keep ? 'false' : 'true' });
+    // The manifest expires with its backup, so the catalog never lists a backup that is gone.
+    const tag = { 'switchback:expirable': m === keep ? 'false' : 'true' };
+    await objects.setTags(m.objectKey, tag);
+    await objects.setTags(manifestKeyOf(m.objectKey), tag);
   }
   return {
     protected: keep?.backupId ?? null,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -32,15 +33,34 @@ export interface BackupRequest {
   readonly executionId: string;
 }
 
-function connect(env: PgEnv, database: string): pg.Client {
-  return new pg.Client({
+/**
+ * node-postgres settings that match what libpq (pg_dump, pg_restore) does with the same
+ * environment, PGSSLMODE and PGSSLROOTCERT included: RDS forces TLS by default on PostgreSQL 15.
+ */
+export function clientConfig(env: PgEnv, database: string): pg.ClientConfig {
+  const mode = env.PGSSLMODE ?? 'prefer';
+  let ssl: pg.ClientConfig['ssl'];
+  if (mode === 'require') ssl = { rejectUnauthorized: false };
+  if (mode === 'verify-ca' || mode === 'verify-full') {
+    ssl = {
+      rejectUnauthorized: true,
+      ...(env.PGSSLROOTCERT ? { ca: readFileSync(env.PGSSLROOTCERT, 'utf8') } : {}),
+      ...(mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+    };
+  }
+  return {
     host: env.PGHOST,
     port: env.PGPORT ? Number(env.PGPORT) : undefined,
     user: env.PGUSER,
     password: env.PGPASSWORD,
     database,
     application_name: 'switchback',
-  });
+    ...(ssl ? { ssl } : {}),
+  };
+}
+
+function connect(env: PgEnv, database: string): pg.Client {
+  return new pg.Client(clientConfig(env, database));
 }
 
 async function withClient<T>(env: PgEnv, database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {

@@ -13,6 +13,9 @@ import {
 import { type BackupManifest, objectKeyOf, writeManifest } from './manifest';
 import type { BackupRequest, DataDeps } from './postgres';
 
+/** Pages per backup step: more than any database has, i.e. the whole database in one step. */
+const ALL_PAGES = 0x7fffffff;
+
 /** Rows per table and `PRAGMA integrity_check` of a SQLite file. */
 export function inspectSqlite(path: string): {
   integrity: string;
@@ -60,7 +63,10 @@ export async function backupSqlite(
   try {
     const source = new Database(req.path, { fileMustExist: true });
     try {
-      await source.backup(copy);
+      // All pages in one step (one read transaction; in WAL mode writers are not blocked). Copied
+      // in small steps, as by default, the backup restarts whenever another process commits, so
+      // under a steady writer a large database never finishes copying.
+      await source.backup(copy, { progress: () => ALL_PAGES });
     } finally {
       source.close();
     }

@@ -79,7 +79,15 @@ export function commandFromEnv(env: NodeJS.ProcessEnv): { command: TaskCommand; 
 
 function pgEnvOf(env: NodeJS.ProcessEnv): PgEnv {
   const out: PgEnv = {};
-  for (const k of ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGSSLMODE', 'PGCONNECT_TIMEOUT'] as const) {
+  for (const k of [
+    'PGHOST',
+    'PGPORT',
+    'PGUSER',
+    'PGPASSWORD',
+    'PGSSLMODE',
+    'PGSSLROOTCERT',
+    'PGCONNECT_TIMEOUT',
+  ] as const) {
     const v = env[k];
     if (v) out[k] = v;
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backupCatalog } from '../../functions/backup-catalog/backup-catalog';
 import { type BackupManifest, objectKeyOf, writeManifest } from '../../functions/data/manifest';
+import { clientConfig } from '../../functions/data/postgres';
 import { resultKeyOf } from '../../functions/data/task';
 import { dataResult } from '../../functions/data-result/data-result';
 import { scaleService } from '../../functions/scale-service/scale-service';
@@ -210,5 +211,23 @@ describe('validate-data-input', () => {
     ['no reason', 'backup', { store: 'postgres', database: 'memory' }, /reason/],
   ])('refuses %s before anything runs', async (_n, procedure, input, message) => {
     await expect(invokeStep(validateDataInput, event(procedure, input), deps())).rejects.toThrow(message);
+  });
+});
+
+describe('PostgreSQL client settings follow libpq', () => {
+  it('maps PGSSLMODE the way pg_dump reads it', () => {
+    const base = { PGHOST: 'db.internal', PGPORT: '5432', PGUSER: 'switchback', PGPASSWORD: 'x' };
+    expect(clientConfig(base, 'memory')).not.toHaveProperty('ssl');
+    expect(clientConfig({ ...base, PGSSLMODE: 'require' }, 'memory').ssl).toEqual({
+      rejectUnauthorized: false,
+    });
+    expect(clientConfig({ ...base, PGSSLMODE: 'verify-full' }, 'memory').ssl).toEqual({
+      rejectUnauthorized: true,
+    });
+    expect(clientConfig(base, 'memory')).toMatchObject({
+      host: 'db.internal',
+      port: 5432,
+      database: 'memory',
+    });
   });
 });

@@ -121,7 +121,9 @@ export async function routerBench(runs: number): Promise<void> {
       const wall = performance.now() - t;
       const failed = all.filter((r) => r.status !== 'SUCCEEDED');
       if (failed.length)
-        throw new Error(`storm: ${failed.map((r) => `${r.error}: ${r.cause} (${r.steps.at(-1)?.state})`).join('; ')}`);
+        throw new Error(
+          `storm: ${failed.map((r) => `${r.error}: ${r.cause} (${r.steps.at(-1)?.state})`).join('; ')}`,
+        );
       const handled = all.filter((r) => (r.output as { outcome?: string }).outcome === 'rolled-back');
       if (handled.length !== 1) throw new Error(`storm: ${handled.length} rollbacks`);
       record(storm, handled[0] as ExecutionRecord, wall);

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { Command, Option } from 'commander';
 import { approve } from '../cli/approve';
-import { showStatus, startExecution, unlock } from '../cli/aws';
+import { listBackupsCommand, showStatus, startExecution, unlock } from '../cli/aws';
 import { rehearse } from '../local/rehearse';
 
 // The CLI and the rehearsal may run on Node.js 20; the deployed functions run on Node.js 24.
@@ -15,7 +15,10 @@ const program = new Command()
 program
   .command('rehearse')
   .description('Run a procedure locally against a freshly started reference memory stack (no AWS account)')
-  .argument('<procedure>', 'provider-cutover | provider-rollback | feature-rollout | feature-disable')
+  .argument(
+    '<procedure>',
+    'provider-cutover | provider-rollback | feature-rollout | feature-disable | rollback-router',
+  )
   .option('--fail-at <state>', 'make this state fail, to watch the automatic rollback')
   .option('--input <json>', 'execution input (JSON); a sensible default otherwise')
   .option('--dir <path>', 'folder for the run state (default: .rehearsal/<timestamp>)')
@@ -75,6 +78,25 @@ program
   .addOption(envOption)
   .action(async (opts: { env: string }) => {
     process.exitCode = await showStatus({ env: opts.env, write: console.log });
+  });
+
+program
+  .command('backups')
+  .description('List the backups of a database on AWS, newest first, verified or not')
+  .addOption(envOption)
+  .addOption(
+    new Option('--store <store>', 'postgres | sqlite').choices(['postgres', 'sqlite']).makeOptionMandatory(),
+  )
+  .requiredOption('--database <name>', 'database name as configured in the stage')
+  .option('--limit <n>', 'how many', '20')
+  .action(async (opts: { env: string; store: 'postgres' | 'sqlite'; database: string; limit: string }) => {
+    process.exitCode = await listBackupsCommand({
+      env: opts.env,
+      store: opts.store,
+      database: opts.database,
+      limit: Number(opts.limit) || 20,
+      write: console.log,
+    });
   });
 
 program

@@ -1,6 +1,9 @@
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { listBackups, type Store } from '../functions/data/manifest';
+import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { FLAG_NAMES, flagParameterName } from '../functions/shared/flags';
 
 /** Where a deployed stack publishes what the CLI needs (see lib/: discovery parameters). */
@@ -9,10 +12,12 @@ export function discovery(env: string, prefix = `/switchback/${env}`) {
     prefix,
     procedure: (name: string) => `${prefix}/procedures/${name}`,
     lockTable: `${prefix}/lock-table`,
+    backupBucket: `${prefix}/backup-bucket`,
   };
 }
 
 export interface AwsClients {
+  readonly s3?: S3Client;
   readonly ssm: SSMClient;
   readonly sfn: SFNClient;
   readonly dynamodb: DynamoDBClient;
@@ -139,5 +144,36 @@ export async function unlock(o: UnlockOptions): Promise<number> {
     throw err;
   }
   o.write(`Released the ${o.env} lock held by ${o.owner}.`);
+  return 0;
+}
+
+export interface BackupsOptions {
+  readonly env: string;
+  readonly store: Store;
+  readonly database: string;
+  readonly limit: number;
+  readonly write: (line: string) => void;
+  readonly clients?: AwsClients;
+}
+
+/** The backup catalog of one database, newest first, verified or not. */
+export async function listBackupsCommand(o: BackupsOptions): Promise<number> {
+  const clients = o.clients ?? defaultClients();
+  const bucket = await parameter(clients.ssm, discovery(o.env).backupBucket);
+  const blobs = new S3BlobStore(clients.s3 ?? new S3Client({}), bucket);
+  const backups = (await listBackups(blobs, o.env, o.store, o.database)).slice(0, o.limit);
+  if (!backups.length) {
+    o.write(`no ${o.store} backups of ${o.database} in ${o.env}`);
+    return 0;
+  }
+  o.write(
+    `${'backup id'.padEnd(52)} ${'taken at'.padEnd(24)} ${'verified'.padEnd(8)} ${'purpose'.padEnd(10)} size`,
+  );
+  for (const b of backups) {
+    const verified = b.verification?.status === 'passed' ? 'yes' : b.verification ? 'FAILED' : 'no';
+    o.write(
+      `${b.backupId.padEnd(52)} ${b.takenAt.padEnd(24)} ${verified.padEnd(8)} ${b.purpose.padEnd(10)} ${(b.sizeBytes / 1024 / 1024).toFixed(1)} MB`,
+    );
+  }
   return 0;
 }

@@ -117,6 +117,8 @@ export class SwitchbackStack extends Stack {
         'maintenance-mode': 'off',
         'automation/paused': 'false',
         'features/memory-context': serializeMemoryContextFlag(MEMORY_CONTEXT_OFF),
+        // Seed 002: the connection in use before any database cutover.
+        'database/active': stage.database?.source.connection ?? 'legacy',
       },
     });
     this.backups = new BackupBucket(this, 'Backups', {
@@ -307,6 +309,11 @@ export class SwitchbackStack extends Stack {
       parameterName: lockTableParameterName(stage),
       stringValue: this.lock.table.tableName,
       description: `Switchback ${stage.name}: name of the execution lock table (read by the switchback CLI)`,
+    });
+    new StringParameter(this, 'BackupBucketParameter', {
+      parameterName: `/switchback/${stage.name}/backup-bucket`,
+      stringValue: this.backups.bucket.bucketName,
+      description: `Switchback ${stage.name}: backup bucket (read by \`switchback backups\`)`,
     });
     new CfnOutput(this, 'NotificationTopicArn', { value: topic.topicArn });
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });

@@ -3,12 +3,16 @@ import { changeRecord } from './change-record/change-record';
 import { checkHealth } from './check-health/check-health';
 import { checkStable } from './check-stable/check-stable';
 import { dataResult } from './data-result/data-result';
+import { databaseCheck } from './database-check/database-check';
+import { databaseInput } from './database-input/database-input';
+import { databaseReport } from './database-report/database-report';
 import { disableFeature } from './disable-feature/disable-feature';
 import { evaluateGate } from './evaluate-gate/evaluate-gate';
 import { featureCheck } from './feature-check/feature-check';
 import { featureInput } from './feature-input/feature-input';
 import { healthProbe } from './health-probe/health-probe';
 import { incidentReport } from './incident-report/incident-report';
+import { migrateVectors } from './migrate-vectors/migrate-vectors';
 import { planResponse } from './plan-response/plan-response';
 import { requestApproval } from './request-approval/request-approval';
 import { restartService } from './restart-service/restart-service';
@@ -47,6 +51,11 @@ export const STEPS = {
   'evaluate-gate': evaluateGate,
   'request-approval': requestApproval,
   'disable-feature': disableFeature,
+  // Database cutover (seed 002): Qdrant -> pgvector.
+  'database-input': databaseInput,
+  'migrate-vectors': migrateVectors,
+  'database-check': databaseCheck,
+  'database-report': databaseReport,
 } as const;
 
 export type StepName = keyof typeof STEPS;

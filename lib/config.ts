@@ -8,6 +8,7 @@ import {
   SEED_DECISION_MATRIX,
 } from './alarm-schema';
 import { checkDataNetwork, DataConfig, runtimeDataOf } from './data-schema';
+import { checkDatabase, DatabaseStageConfig } from './database-schema';
 import { FeatureRolloutConfig } from './feature-rollout-schema';
 
 /** CloudWatch Logs retention periods CloudFormation accepts. */
@@ -108,6 +109,8 @@ export const StageConfig = z.strictObject({
   incidents: IncidentsConfig.prefault({}),
   /** Seed 003's phased feature rollout: where its gate reads each signal, which alarms are P0. */
   featureRollout: FeatureRolloutConfig.prefault({}),
+  /** Seed 002's database cutover, Qdrant -> pgvector (lib/database-schema.ts). Absent: not deployed. */
+  database: DatabaseStageConfig.optional(),
 });
 export type StageConfig = z.infer<typeof StageConfig>;
 
@@ -121,7 +124,7 @@ export class StageConfigError extends Error {
 
 /** Validates one stage; the error names the stage and every bad field. */
 export function parseStage(raw: unknown, where = 'stage'): StageConfig {
-  const parsed = StageConfig.superRefine(checkDataNetwork).safeParse(raw);
+  const parsed = StageConfig.superRefine(checkDataNetwork).superRefine(checkDatabase).safeParse(raw);
   if (!parsed.success) {
     const name =
       typeof raw === 'object' && raw !== null && 'name' in raw
@@ -167,6 +170,7 @@ export function toRuntimeConfig(stage: StageConfig, bucketName: string): Runtime
     changeRecords: { bucket: bucketName, prefix: changeRecordPrefix(stage) },
     secrets: { ...stage.secrets },
     ...runtimeDataOf(stage),
+    ...(stage.database ? { database: stage.database } : {}),
     timing: { ...stage.timing },
   };
 }

@@ -48,6 +48,12 @@ export const STEP_SETTINGS: Readonly<
   'evaluate-gate': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   'request-approval': { timeout: Duration.seconds(20), memorySize: 256, inVpc: false },
   'disable-feature': { timeout: Duration.seconds(20), memorySize: 256, inVpc: false },
+  // Database cutover (seed 002); they reach Qdrant and PostgreSQL, so they run in the stage's network.
+  'database-input': { timeout: Duration.seconds(10), memorySize: 256, inVpc: false },
+  // Works to database.migration.timeBudgetSeconds (default 600 s), well inside this, and returns its cursor.
+  'migrate-vectors': { timeout: Duration.seconds(900), memorySize: 1024, inVpc: true },
+  'database-check': { timeout: Duration.seconds(300), memorySize: 512, inVpc: true },
+  'database-report': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
 };
 
 /**

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { S3StreamStore } from '../functions/shared/adapters/s3-stream-store';
+import { RealDatabaseConnector } from '../functions/shared/adapters/vector-stores';
 import type { RuntimeConfig } from '../functions/shared/config';
+import { DatabaseRuntimeConfig } from '../functions/shared/database-config';
 import { flagParameterName } from '../functions/shared/flags';
 import {
   MEMORY_CONTEXT_FLAG,
@@ -49,6 +51,14 @@ export interface WorldOptions {
   readonly metricsSource?: MetricsSource;
   /** How long the API caches the feature flag it reads per request (ms). @default 1000 */
   readonly featureFlagCacheMs?: number;
+  /**
+   * A database cutover (seed 002): its runtime section, and the SecureString parameters it names
+   * (connection URLs, the Qdrant API key) with their values. Storage defaults to an s3rver bucket.
+   */
+  readonly database?: {
+    readonly config: DatabaseRuntimeConfig | Record<string, unknown>;
+    readonly secrets: Readonly<Record<string, string>>;
+  };
 }
 
 /**
@@ -73,6 +83,8 @@ export class World {
     readonly postgres: ThrowawayPostgres | undefined,
     /** What the steps published to "CloudWatch" (probe availability, recovery times). */
     readonly metrics: RecordingMetrics,
+    /** Qdrant clients and pg pools of the database cutover's steps. */
+    readonly databases: RealDatabaseConnector,
   ) {}
 
   static async start(options: WorldOptions): Promise<World> {
@@ -99,12 +111,16 @@ export class World {
       'maintenance-mode': 'off',
       'automation/paused': 'false',
       [MEMORY_CONTEXT_FLAG]: serializeMemoryContextFlag(MEMORY_CONTEXT_OFF),
+      'database/active':
+        (options.database?.config as { source?: { connection?: string } } | undefined)?.source?.connection ?? 'legacy',
     };
     for (const [name, value] of Object.entries(initial)) {
       parameters.putParameter(flagParameterName(prefix, name as never), value, 'String');
     }
     const apiKey = options.sidecarApiKey ?? `sk-rehearsal-${randomBytes(12).toString('hex')}`;
     parameters.putParameter(sidecarApiKeyParameter, apiKey, 'SecureString');
+    for (const [name, value] of Object.entries(options.database?.secrets ?? {}))
+      parameters.putParameter(name, value, 'SecureString');
     const secrets = secretsOf(parameters);
 
     const scripts = await buildReferenceStack(join(dir, 'build'));
@@ -133,6 +149,8 @@ export class World {
           MEMORY_PROVIDER: (await parameters.get('memory/provider')).value,
           MEMORY_HTTP_BASE: (await parameters.get('memory/http-base')).value,
           MAINTENANCE_MODE: (await parameters.get('maintenance-mode')).value,
+          // Seed 002: the connection the API uses (its URL comes from the secret that name points to).
+          DATABASE_ACTIVE: (await parameters.get('database/active')).value,
           SIDECAR_API_KEY: await secrets.get(sidecarApiKeyParameter),
           // Seed 003's feature flag is read per request (through a short cache), not at start.
           FEATURE_FLAG_FILE: parameters.path,
@@ -142,7 +160,17 @@ export class World {
       },
     });
 
-    const s3 = await LocalS3.start(join(dir, 's3'), [config.changeRecords.bucket]);
+    const s3 = await LocalS3.start(join(dir, 's3'), [
+      config.changeRecords.bucket,
+      ...(options.database ? ['attachments'] : []),
+    ]);
+    if (options.database) {
+      config.database = DatabaseRuntimeConfig.parse({
+        storageUrl: `${s3.endpoint}/attachments`,
+        ...options.database.config,
+      });
+    }
+    const databases = new RealDatabaseConnector({ poolSize: 4, timeoutMs: 10_000 });
     const blobs = new S3BlobStore(s3.client, config.changeRecords.bucket);
     const objects = new S3StreamStore(s3.client, config.changeRecords.bucket);
     const postgres = options.postgres ? await ThrowawayPostgres.start({ database: 'memory' }) : undefined;
@@ -181,6 +209,7 @@ export class World {
         metrics,
         alarms: localAlarmCatalog(environment, options.incidents),
         metricsSource: options.metricsSource ?? new ScriptedMetricsSource(),
+        databases,
       },
       retryIntervalMs: 0,
       ...options.engine,
@@ -206,6 +235,7 @@ export class World {
       objects,
       postgres,
       metrics,
+      databases,
     );
     try {
       await services.start('sidecar');
@@ -232,6 +262,7 @@ export class World {
     await this.dynamo.close();
     await this.s3.close();
     await this.postgres?.stop();
+    await this.databases.close();
   }
 }
 

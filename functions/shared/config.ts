@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DatabaseRuntimeConfig } from './database-config';
 import { ConfigurationError } from './errors';
 
 /**
@@ -43,6 +44,8 @@ export const RuntimeConfig = z.object({
       writers: z.array(z.enum(['api', 'sidecar'])),
     })
     .optional(),
+  /** The database cutover (seed 002): Qdrant -> pgvector, connections, gates (absent: not configured). */
+  database: DatabaseRuntimeConfig.optional(),
   timing: z.object({
     stabilityPollSeconds: z.number().int().min(1).max(300),
     stabilityMaxAttempts: z.number().int().min(1).max(200),

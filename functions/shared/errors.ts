@@ -134,6 +134,23 @@ export class DryRunFailedError extends SwitchbackError {}
 /** The rollback router acted on an alarm but could not write the incident report (the notification says what it did). */
 export class IncidentReportError extends SwitchbackError {}
 
+// Database cutover (seed 002): Qdrant -> pgvector.
+
+/** The vector source (Qdrant) could not be read: unreachable, timed out or a 5xx. Transient: retried. */
+export class VectorSourceUnavailableError extends SwitchbackError {}
+
+/** The target database could not be reached or a statement failed for a transient reason. Retried. */
+export class VectorTargetUnavailableError extends SwitchbackError {}
+
+/** A database cutover verification gate failed; its evidence is in the cutover's report. */
+export class DatabaseGateFailedError extends SwitchbackError {}
+
+/** The new connection string is not what the stage requires (seed 002: the transaction pooler, port 6543). */
+export class ConnectionCheckFailedError extends SwitchbackError {}
+
+/** A stored migration checkpoint does not parse: it is never guessed at (the migration stops). */
+export class CheckpointInvalidError extends SwitchbackError {}
+
 /** Thrown by the local rehearsal's failure injection; never by production code. */
 export class InjectedFailureError extends SwitchbackError {}
 
@@ -176,6 +193,11 @@ export const ERROR_CLASSES = {
   RolloutInterruptedError,
   DryRunFailedError,
   IncidentReportError,
+  VectorSourceUnavailableError,
+  VectorTargetUnavailableError,
+  DatabaseGateFailedError,
+  ConnectionCheckFailedError,
+  CheckpointInvalidError,
   InjectedFailureError,
 } as const;
 

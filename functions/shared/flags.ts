@@ -14,6 +14,11 @@ export const FLAG_SCHEMAS = {
   'automation/paused': z.enum(['true', 'false']),
   /** Seed 003's Memory & Context feature: a JSON document (see `./memory-context`). */
   'features/memory-context': MemoryContextFlagValue,
+  /**
+   * Seed 002: which database connection the backend uses, by name (a connection of the stage's
+   * `database.connections`, whose secret holds the URL). Never the URL itself.
+   */
+  'database/active': z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'a connection name: a-z, 0-9 and "-"'),
 } as const;
 
 export type FlagName = keyof typeof FLAG_SCHEMAS;

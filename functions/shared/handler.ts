@@ -12,6 +12,7 @@ import { S3BlobStore } from './adapters/s3-blob-store';
 import { S3StreamStore } from './adapters/s3-stream-store';
 import { SsmFlagStore } from './adapters/ssm-flag-store';
 import { SsmSecretStore } from './adapters/ssm-secret-store';
+import { RealDatabaseConnector } from './adapters/vector-stores';
 import { ALARM_CATALOG_ENV, loadAlarmCatalog } from './alarm-catalog';
 import { loadRuntimeConfig } from './config';
 import { GATE_METRICS_ENV, loadGateMetricsSpec } from './gate-metrics';
@@ -29,6 +30,9 @@ function awsClients() {
   };
   return clients;
 }
+
+/** Qdrant clients and pg pools, kept across invocations; created on first use by a database step. */
+let databases: RealDatabaseConnector | undefined;
 
 /** Only the functions that publish metrics create this client. */
 let cloudwatch: CloudWatchClient | undefined;
@@ -61,6 +65,11 @@ export function awsDeps(logger: Logger): Deps {
     get metrics() {
       cloudwatch ??= new CloudWatchClient({ maxAttempts: 5 });
       return new CloudWatchMetricsSink(cloudwatch, METRICS_NAMESPACE);
+    },
+    // Lazily, like metrics: only the database cutover's steps open connections.
+    get databases() {
+      databases ??= new RealDatabaseConnector();
+      return databases;
     },
     ...(process.env[ALARM_CATALOG_ENV] ? { alarms: loadAlarmCatalog() } : {}),
     // Only the rollout gate is configured with metrics to read.

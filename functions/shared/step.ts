@@ -15,6 +15,7 @@ import type {
   ServiceController,
   StreamStore,
 } from './ports';
+import type { DatabaseConnector } from './vector-stores';
 
 /** Everything a step may depend on. Each step names the subset it uses. */
 export interface Deps {
@@ -34,6 +35,8 @@ export interface Deps {
   readonly alarms?: AlarmCatalog;
   /** Where rollout gates read health; only the gate evaluation step is given one. */
   readonly metricsSource?: MetricsSource;
+  /** Qdrant and PostgreSQL (database cutover steps); URLs and keys are resolved by the step itself. */
+  readonly databases?: DatabaseConnector;
 }
 
 /**

@@ -14,6 +14,8 @@ const provider = env('MEMORY_PROVIDER');
 const httpBase = process.env.MEMORY_HTTP_BASE?.replace(/\/+$/, '');
 const maintenance = process.env.MAINTENANCE_MODE === 'on';
 const sidecarKey = process.env.SIDECAR_API_KEY;
+// Seed 002: the database connection in use (DATABASE_URL comes from the secret it names).
+const database = process.env.DATABASE_ACTIVE;
 const native = new MemoryStore(env('DATA_FILE'));
 // Seed 003's /api/v1 endpoints, behind the features/memory-context flag (read per request, cached).
 const memoryContext = memoryContextRoutes({ env: process.env, dataFile: env('DATA_FILE'), maintenance });
@@ -50,12 +52,13 @@ const server = createServer(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://api');
   try {
     if (req.method === 'GET' && url.pathname === '/health') {
-      if (provider === 'native') return send(res, 200, { status: 'ok', provider, maintenance });
+      if (provider === 'native') return send(res, 200, { status: 'ok', provider, maintenance, database });
       const ok = await sidecarHealthy();
       return send(res, ok ? 200 : 503, {
         status: ok ? 'ok' : 'degraded',
         provider,
         maintenance,
+        database,
         sidecar: ok ? 'ok' : 'unreachable',
       });
     }

@@ -222,6 +222,7 @@ describe('flags', () => {
       'maintenance-mode': 'off',
       'automation/paused': 'false',
       'features/memory-context': '{"enabled":false,"percentage":0,"allowList":[]}',
+      'database/active': 'legacy',
     } as const;
     expect(
       () =>

@@ -31,6 +31,7 @@ export const SEED_FLAGS: Readonly<Record<FlagName, string>> = {
   'maintenance-mode': 'off',
   'automation/paused': 'false',
   'features/memory-context': '{"enabled":false,"percentage":0,"allowList":[]}',
+  'database/active': 'legacy',
 };
 
 /** SSM-like parameters: every put that changes nothing still bumps the version, as SSM does. */

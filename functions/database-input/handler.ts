@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { databaseInput } from './database-input';
+
+export const handler = makeHandler(databaseInput);

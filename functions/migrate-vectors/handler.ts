@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { migrateVectors } from './migrate-vectors';
+
+export const handler = makeHandler(migrateVectors);

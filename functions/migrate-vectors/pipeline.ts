@@ -1,0 +1,187 @@
+import type { BlobStore, Clock } from '../shared/ports';
+import {
+  isPointId,
+  type PointId,
+  pointKey,
+  quoteTable,
+  type SourcePoint,
+  type SqlSession,
+  type VectorSource,
+  vectorLiteral,
+} from '../shared/vector-stores';
+import { type Checkpoint, writeCheckpoint } from './checkpoint';
+
+export interface TargetRow {
+  readonly vectorId: string;
+  readonly orgId: string;
+  readonly embedding: string;
+  readonly payload: string;
+}
+
+export interface Classified {
+  readonly rows: TargetRow[];
+  readonly rejected: { id: PointId; reason: string; kind: 'failed' | 'skipped' }[];
+}
+
+/**
+ * Checks each point before it is written: a valid id, a vector of the target's dimension made of
+ * finite numbers, an organisation in the payload (row level security needs it). A point without
+ * any vector is skipped (nothing to migrate); any other defect fails the point, with its reason.
+ */
+export function classify(points: readonly SourcePoint[], dimension: number, orgKey: string): Classified {
+  const rows = new Map<string, TargetRow>();
+  const rejected: Classified['rejected'] = [];
+  for (const p of points) {
+    const id = p.id;
+    if (!isPointId(id)) {
+      rejected.push({ id: String(id), reason: 'invalid-id', kind: 'failed' });
+      continue;
+    }
+    const v = p.vector;
+    if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) {
+      rejected.push({ id, reason: 'no-vector', kind: 'skipped' });
+      continue;
+    }
+    if (!Array.isArray(v)) {
+      rejected.push({ id, reason: 'named-or-sparse-vector', kind: 'failed' });
+      continue;
+    }
+    if (!v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      rejected.push({ id, reason: 'malformed-vector', kind: 'failed' });
+      continue;
+    }
+    if (v.length !== dimension) {
+      rejected.push({ id, reason: 'wrong-dimension', kind: 'failed' });
+      continue;
+    }
+    const org = p.payload?.[orgKey];
+    if (typeof org !== 'string' || org.length === 0) {
+      rejected.push({ id, reason: 'missing-org', kind: 'failed' });
+      continue;
+    }
+    // The same id twice in one batch would make the upsert touch a row twice: the last one wins.
+    rows.set(pointKey(id), {
+      vectorId: pointKey(id),
+      orgId: org,
+      embedding: vectorLiteral(v as number[]),
+      payload: JSON.stringify(p.payload ?? {}),
+    });
+  }
+  return { rows: [...rows.values()], rejected };
+}
+
+/**
+ * One batch, one statement: `INSERT ... SELECT FROM unnest(...) ON CONFLICT (vector_id) DO UPDATE`,
+ * updating only rows whose values differ. Re-running a batch never duplicates and, when nothing
+ * changed, writes nothing. Returns the rows inserted or changed.
+ */
+export async function upsertBatch(
+  db: SqlSession,
+  table: string,
+  rows: readonly TargetRow[],
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const t = quoteTable(table);
+  const result = await db.query(
+    `INSERT INTO ${t} AS t (vector_id, org_id, embedding, payload)
+     SELECT v, o, e::vector, p FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) AS s(v, o, e, p)
+     ON CONFLICT (vector_id) DO UPDATE
+       SET org_id = EXCLUDED.org_id, embedding = EXCLUDED.embedding, payload = EXCLUDED.payload
+       WHERE t.org_id IS DISTINCT FROM EXCLUDED.org_id
+          OR t.embedding IS DISTINCT FROM EXCLUDED.embedding
+          OR t.payload IS DISTINCT FROM EXCLUDED.payload`,
+    [
+      rows.map((r) => r.vectorId),
+      rows.map((r) => r.orgId),
+      rows.map((r) => r.embedding),
+      rows.map((r) => r.payload),
+    ],
+  );
+  return result.rowCount;
+}
+
+/** Dimension of the target's `embedding` column (`vector(N)`), or null when it has none. */
+export async function targetDimension(db: SqlSession, table: string): Promise<number | null> {
+  const { rows } = await db.query<{ type: string | null }>(
+    `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+     WHERE a.attrelid = to_regclass($1) AND a.attname = 'embedding' AND NOT a.attisdropped`,
+    [table],
+  );
+  const m = /^vector\((\d+)\)$/.exec(rows[0]?.type ?? '');
+  return m ? Number(m[1]) : null;
+}
+
+export interface RunOptions {
+  readonly source: VectorSource;
+  readonly target: SqlSession;
+  readonly table: string;
+  readonly orgKey: string;
+  readonly batchSize: number;
+  /** Stop starting batches at this instant (ms since epoch); at least one batch always runs. */
+  readonly deadline: number;
+  readonly clock: Clock;
+  /** Where the checkpoint is written after each committed batch. */
+  readonly checkpoint: { readonly blobs: BlobStore; readonly key: string };
+}
+
+/**
+ * The migration loop of one invocation: scroll page by page from the checkpoint's cursor,
+ * following `next_page_offset`; while a batch is written, the next page is already being read;
+ * after each batch commits, the checkpoint is written. Returns the last checkpoint.
+ */
+export async function migrateUntil(start: Checkpoint, options: RunOptions): Promise<Checkpoint> {
+  const { source, target, clock } = options;
+  const began = clock.now().getTime();
+  let cp: Checkpoint = { ...start, invocations: start.invocations + 1 };
+  if (cp.done) return start;
+  let pending: Promise<{ points: SourcePoint[]; next: PointId | null }> | null = source.scroll(
+    cp.cursor,
+    options.batchSize,
+  );
+  try {
+    while (pending) {
+      const page: { points: SourcePoint[]; next: PointId | null } = await pending;
+      // Read-ahead: the next page is fetched while this one is written.
+      pending = page.next === null ? null : source.scroll(page.next, options.batchSize);
+      pending?.catch(() => undefined); // surfaced when awaited; never an unhandled rejection
+      const { rows, rejected } = classify(page.points, cp.dimension, options.orgKey);
+      const written = await upsertBatch(target, options.table, rows);
+      const failures = { ...cp.failures };
+      const skips = { ...cp.skips };
+      for (const r of rejected) {
+        const tally = r.kind === 'failed' ? failures : skips;
+        tally[r.reason] = (tally[r.reason] ?? 0) + 1;
+      }
+      const now = clock.now();
+      const failed = rejected.filter((r) => r.kind === 'failed').length;
+      cp = {
+        ...cp,
+        cursor: page.next,
+        done: page.next === null,
+        pages: cp.pages + 1,
+        counts: {
+          total: cp.counts.total + page.points.length,
+          succeeded: cp.counts.succeeded + rows.length,
+          failed: cp.counts.failed + failed,
+          skipped: cp.counts.skipped + rejected.length - failed,
+          written: cp.counts.written + written,
+        },
+        failures,
+        skips,
+        samples: [
+          ...cp.samples,
+          ...rejected.map((r) => ({ id: r.id, reason: r.reason, kind: r.kind })),
+        ].slice(0, 50),
+        updatedAt: now.toISOString(),
+        finishedAt: page.next === null ? now.toISOString() : null,
+        activeSeconds: start.activeSeconds + (now.getTime() - began) / 1000,
+      };
+      // Only after the batch committed: a crash before this line re-reads and re-writes the batch.
+      await writeCheckpoint(options.checkpoint.blobs, options.checkpoint.key, cp);
+      if (cp.done || now.getTime() >= options.deadline) break;
+    }
+  } finally {
+    pending = null;
+  }
+  return cp;
+}

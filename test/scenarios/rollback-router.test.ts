@@ -24,7 +24,13 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function open(options: { hooks?: Record<string, Hook>; incidents?: Partial<IncidentsConfig> } = {}) {
+async function open(
+  options: {
+    hooks?: Record<string, Hook>;
+    incidents?: Partial<IncidentsConfig>;
+    sidecarApiKey?: string;
+  } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'switchback-router-'));
   const w = await World.start({
     dir,
@@ -32,6 +38,7 @@ async function open(options: { hooks?: Record<string, Hook>; incidents?: Partial
     timing: { stabilityMaxAttempts: 25, httpTimeoutMs: 1_500 },
     engine: { waitOverrideMs: 40, hooks: options.hooks },
     incidents: options.incidents,
+    sidecarApiKey: options.sidecarApiKey,
   });
   world = Object.assign(w, {
     async dispose() {
@@ -435,5 +442,25 @@ describe('rollback-router', () => {
     expect(await flagState(w)).toEqual(before);
     expect(await w.lock()).toBeUndefined();
     expect(executionsOf(w, 'provider-rollback')).toHaveLength(0);
+  });
+  it('leaves no secret in its executions, report, notifications, logs or metrics', async () => {
+    const SECRET = 'sk-live-CANARY-router-5e1d7c3a9b2f4d6e';
+    const w = await open({ sidecarApiKey: SECRET });
+    await cutover(w);
+    const run = await w.engine.run('rollback-router', alarm());
+    expect((run.output as { outcome: string }).outcome).toBe('rolled-back');
+    // The key was used: the cutover's sidecar smoke test sent it, and the API on http sends it too.
+    const reportKeys = await w.blobs.list(`incidents/${ENV}/`);
+    expect(reportKeys).toHaveLength(2);
+    const traces = [
+      JSON.stringify(w.engine.executions),
+      JSON.stringify(w.engine.notifications),
+      JSON.stringify(w.logs.entries),
+      JSON.stringify(w.metrics.data),
+      JSON.stringify(await incidentItem(w)),
+      ...(await Promise.all(reportKeys.map(async (k) => new TextDecoder().decode(await w.blobs.get(k))))),
+    ];
+    // Booleans, not toContain: a failure message must not print the secret either.
+    for (const [i, trace] of traces.entries()) expect(trace.includes(SECRET), `trace #${i}`).toBe(false);
   });
 });

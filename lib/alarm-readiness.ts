@@ -1,7 +1,6 @@
 import {
   type AlarmCatalog,
   alarmName,
-  ROLLBACK_PROCEDURES,
   type RollbackKind,
   rollbackProcedureFor,
 } from '../functions/shared/alarm-catalog';
@@ -157,11 +156,4 @@ export function alarmCatalog(stage: StageConfig, alarms: readonly ResolvedAlarm[
       settleSeconds: stage.incidents.settleSeconds,
     },
   };
-}
-
-/** The rollback procedures the catalog's alarms start (each needs a branch in the router). */
-export function rollbackProceduresUsed(alarms: readonly ResolvedAlarm[]): string[] {
-  return [...new Set(alarms.map((a) => a.procedure).filter((p): p is string => p !== null))].filter(
-    (p) => p in ROLLBACK_PROCEDURES,
-  );
 }

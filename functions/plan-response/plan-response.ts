@@ -85,7 +85,7 @@ async function decide(input: z.infer<typeof Decide>, deps: Deps): Promise<Respon
         { inFlight },
       );
     }
-    if (inFlight.procedure in ROLLBACK_PROCEDURES || inFlight.procedure === 'rollback-router') {
+    if (Object.hasOwn(ROLLBACK_PROCEDURES, inFlight.procedure) || inFlight.procedure === 'rollback-router') {
       return hold(
         `A rollback is already running: ${inFlight.procedure} (${attr('holder') || inFlight.owner})`,
         {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { catalogOf, ROLLBACK_PROCEDURES, rollbackProcedureFor } from '../shared/alarm-catalog';
 import { parseOrThrow } from '../shared/config';
-import { InvalidInputError } from '../shared/errors';
+import { ConfigurationError, InvalidInputError } from '../shared/errors';
 import { parseFlagValue } from '../shared/flags';
 import { defineStep } from '../shared/step';
 
@@ -134,7 +134,8 @@ export const routeAlarm = defineStep({
     const id = detail.alarmName.startsWith(catalog.namePrefix)
       ? detail.alarmName.slice(catalog.namePrefix.length)
       : undefined;
-    const entry = id === undefined ? undefined : catalog.alarms[id];
+    // Own keys only: an alarm named `<prefix>constructor` is not in the catalog.
+    const entry = id !== undefined && Object.hasOwn(catalog.alarms, id) ? catalog.alarms[id] : undefined;
     if (id === undefined || !entry) {
       return ignore(
         `${detail.alarmName} is not a rollback alarm of environment ${catalog.environment}; nothing to do`,
@@ -163,7 +164,9 @@ export const routeAlarm = defineStep({
     const procedure = rollbackProcedureFor(entry.rollback);
     if (!procedure) {
       // The readiness check at synth refuses this; a hand-made catalog could still hold it.
-      throw new InvalidInputError(`No rollback procedure performs a ${entry.rollback} rollback`);
+      throw new ConfigurationError(
+        `No rollback procedure performs a ${entry.rollback} rollback (alarm ${id})`,
+      );
     }
     const decision: Decision = {
       issueType: entry.issueType,

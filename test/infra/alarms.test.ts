@@ -1,8 +1,9 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnPolicy } from 'aws-cdk-lib/aws-iam';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALARM_CATALOG_ENV, AlarmCatalog } from '../../functions/shared/alarm-catalog';
+import { ALARM_CATALOG_ENV, AlarmCatalog, ROLLBACK_PROCEDURES } from '../../functions/shared/alarm-catalog';
 import { StageConfigError } from '../../lib/config';
+import { Procedure } from '../../lib/procedure';
 import type { SwitchbackStack } from '../../lib/switchback-stack';
 import { cdkJsonStages, flat, grantPairs, resourceOf, roleStatements, stage, synthApp } from './support';
 
@@ -215,6 +216,18 @@ describe('rollback trigger', () => {
         ],
       },
     );
+  });
+
+  it('the router has a branch for every rollback procedure, starting that procedure', () => {
+    const def = JSON.parse(Procedure.definition('rollback-router')) as {
+      States: Record<string, { Choices?: { StringEquals: string; Next: string }[]; Parameters?: Props }>;
+    };
+    const branches = def.States.ChooseRollback?.Choices ?? [];
+    expect(branches.map((b) => b.StringEquals).sort()).toEqual(Object.keys(ROLLBACK_PROCEDURES).sort());
+    for (const b of branches) {
+      const pascal = b.StringEquals.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
+      expect(def.States[b.Next]?.Parameters?.StateMachineArn).toBe(`\${${pascal}StateMachineArn}`);
+    }
   });
 
   it('the router may stop only cutover executions and start only provider-rollback', () => {

@@ -82,6 +82,7 @@ describe('route-alarm', () => {
     ['another environment', 'switchback-prod-s004-error-rate'],
     ['a notify-only alarm', 'switchback-test-s003-cpu'],
     ['an alarm of someone else', 'ServerCpuTooHigh'],
+    ['a name that is only an object key', 'switchback-test-constructor'],
   ])('ignores %s', async (_label, name) => {
     const d = deps();
     const result = await route(alarmStateChange(name), d);

@@ -183,7 +183,12 @@ export const incidentReport = defineStep({
       changeId: report.decision.changeId,
       rollbackExecution: report.rollbackExecution,
       lock: report.lock,
-      report: { json: uri, markdown: `s3://${config.changeRecords.bucket}/${markdownKey}` },
+      report: {
+        json: uri,
+        markdown: `s3://${config.changeRecords.bucket}/${markdownKey}`,
+        // The S3 console finds the bucket's region itself.
+        console: `https://console.aws.amazon.com/s3/object/${config.changeRecords.bucket}?prefix=${encodeURIComponent(markdownKey)}`,
+      },
       phases: Object.fromEntries(Object.entries(report.phases).map(([k, p]) => [k, p.seconds])),
       metricsPublished,
     };

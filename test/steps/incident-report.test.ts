@@ -184,6 +184,8 @@ describe('incident-report', () => {
       report: {
         json: 's3://switchback-test-records/incidents/test/inc-1.json',
         markdown: 's3://switchback-test-records/incidents/test/inc-1.md',
+        console:
+          'https://console.aws.amazon.com/s3/object/switchback-test-records?prefix=incidents%2Ftest%2Finc-1.md',
       },
       metricsPublished: true,
     });

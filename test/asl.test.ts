@@ -130,6 +130,8 @@ describe('compensation', () => {
       until: 'UpdateRetention',
       compensation: 'RecoverMaintenance',
     },
+    'database-cutover': { from: 'MaintenanceOn', until: 'CloseChange', compensation: 'RollBack' },
+    'database-rollback': { from: 'SwitchBack', until: 'HasChangeRecord', compensation: 'EnterMaintenance' },
   };
 
   it.each(Object.entries(POINT_OF_NO_RETURN))(

@@ -401,6 +401,7 @@ async function planRollback(input: z.infer<typeof PlanRollback>, db: DatabaseRun
       source: 'defaults' as const,
       restoreTo: db.source.connection,
       restoreMaintenance: 'off',
+      restoreMaintenanceOn: false,
       current,
       taskDefinition: null,
     };
@@ -417,11 +418,13 @@ async function planRollback(input: z.infer<typeof PlanRollback>, db: DatabaseRun
       `database/active is "${current}"; change ${record.changeId} switched "${restoreTo}" to "${switchedTo}". Rerun with emergency=true to override.`,
     );
   }
+  const restoreMaintenance = record.previous['maintenance-mode']?.value ?? 'off';
   return {
     changeId: record.changeId,
     source: 'change-record' as const,
     restoreTo,
-    restoreMaintenance: record.previous['maintenance-mode']?.value ?? 'off',
+    restoreMaintenance,
+    restoreMaintenanceOn: restoreMaintenance === 'on',
     current,
     taskDefinition: record.services.api.taskDefinition,
   };

@@ -4,10 +4,10 @@ import { type Checkpoint, checkpointKey } from '../../functions/migrate-vectors/
 import { migrateVectors } from '../../functions/migrate-vectors/migrate-vectors';
 import { RealDatabaseConnector } from '../../functions/shared/adapters/vector-stores';
 import { RuntimeConfig } from '../../functions/shared/config';
-import { invokeStep } from '../../functions/shared/step';
+import { type Deps, invokeStep } from '../../functions/shared/step';
 import { LocalPgvector } from '../../local/pgvector';
 import { type DatabaseFixture, databaseFixture, TARGET_URL_PARAMETER, targetRows } from '../support/database';
-import { fakeDeps, MemoryBlobStore, MemorySecretStore, RecordingLog, testConfig } from '../support/fakes';
+import { fakeDeps, MemoryBlobStore, MemorySecretStore, testConfig } from '../support/fakes';
 
 /**
  * The migration step and the gates against the real parts: PGlite with pgvector over a socket,
@@ -31,14 +31,12 @@ afterAll(async () => {
 
 function depsFor(f: DatabaseFixture, blobs = new MemoryBlobStore()) {
   const config = RuntimeConfig.parse({ ...testConfig(), database: f.config });
-  return fakeDeps({
-    config,
-    blobs,
-    secrets: new MemorySecretStore(f.secrets),
-    databases: connector,
+  const deps: Deps = {
+    ...fakeDeps({ config, blobs, secrets: new MemorySecretStore(f.secrets), databases: connector }),
+    // Real time: the migration's budget and durations are measured.
     clock: { now: () => new Date() },
-    log: new RecordingLog(),
-  });
+  };
+  return deps;
 }
 
 async function migrateToEnd(deps: ReturnType<typeof depsFor>, changeId: string) {
@@ -186,7 +184,9 @@ describe('database-check gates', () => {
     for (const name of ['mapping', 'migration', 'counts', 'payloads', 'recall', 'consistency']) {
       const r = await gate(deps, name);
       expect(r, name).toMatchObject({ gate: name, passed: true });
-      const evidence = (deps.blobs as MemoryBlobStore).json(r.evidenceKey as string) as { passed: boolean };
+      const evidence = (deps.blobs as MemoryBlobStore).json((r as { evidenceKey: string }).evidenceKey) as {
+        passed: boolean;
+      };
       expect(evidence.passed).toBe(true);
     }
     const recall = (deps.blobs as MemoryBlobStore).json(

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readRecord, recordKey } from '../../functions/change-record/record';
 import type { MetricsSource } from '../../functions/shared/ports';
 import type { Fault, Hook } from '../../local/engine';
-import { World } from '../../local/world';
+import { World, type WorldOptions } from '../../local/world';
 
 export interface TestWorldOptions {
   readonly hooks?: Record<string, Hook>;
@@ -15,6 +15,8 @@ export interface TestWorldOptions {
   /** What rollout gates read (a scripted source the test drives). */
   readonly metricsSource?: MetricsSource;
   readonly featureFlagCacheMs?: number;
+  /** A database cutover's configuration and secrets (test/support/database.ts builds them). */
+  readonly database?: WorldOptions['database'];
 }
 
 /** A fresh world per scenario, with fast waits; `dispose` stops its processes and removes its folder. */
@@ -28,6 +30,7 @@ export async function startWorld(
     postgres: options.postgres,
     metricsSource: options.metricsSource,
     featureFlagCacheMs: options.featureFlagCacheMs,
+    database: options.database,
     // Polls every 100 ms, up to 3 s by default: generous on a loaded 2-core machine, still fast.
     timing: { stabilityMaxAttempts: options.stabilityMaxAttempts ?? 30, httpTimeoutMs: 2_000 },
     engine: { waitOverrideMs: 100, hooks: options.hooks, faults: options.faults },

@@ -36,7 +36,8 @@ export const disableFeature = defineStep({
       state = 'invalid';
     }
     const previous = { version: current.version, state };
-    if (current.value === off) return { flag: MEMORY_CONTEXT_FLAG, version: current.version, changed: false, previous };
+    if (current.value === off)
+      return { flag: MEMORY_CONTEXT_FLAG, version: current.version, changed: false, previous };
     const next = await flags.put(MEMORY_CONTEXT_FLAG, off);
     log.warn('feature disabled', { flag: MEMORY_CONTEXT_FLAG, from: state, version: next.version });
     return { flag: MEMORY_CONTEXT_FLAG, version: next.version, changed: true, previous };

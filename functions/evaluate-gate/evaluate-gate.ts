@@ -1,10 +1,10 @@
 import { z } from 'zod';
+import { type EvaluationRecord, requireLog, withEvent, writeLog } from '../rollout/log';
 import { ConfigurationError, MetricsUnavailableError } from '../shared/errors';
 import { MEMORY_CONTEXT_FLAG } from '../shared/memory-context';
 import type { GateSample, MetricsSource } from '../shared/ports';
 import { GatePolicy, PhaseName } from '../shared/rollout-plan';
 import { defineStep } from '../shared/step';
-import { type EvaluationRecord, requireLog, withEvent, writeLog } from '../rollout/log';
 import { judge, nextConsecutive, type Reading, summarize } from './gate';
 
 const Input = z.strictObject({
@@ -155,7 +155,8 @@ export const evaluateGate = defineStep({
       consecutiveFailures: consecutive,
       verdict: verdictText,
       decision,
-      phaseComplete: decision !== 'roll-back' && decision !== 'interrupted' && evaluation >= input.phase.evaluations,
+      phaseComplete:
+        decision !== 'roll-back' && decision !== 'interrupted' && evaluation >= input.phase.evaluations,
       summary,
     };
   },

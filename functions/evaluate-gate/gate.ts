@@ -33,7 +33,12 @@ export interface GateVerdict {
   readonly p0: boolean;
 }
 
-function missing(policy: GatePolicy['missingData'], signal: Judgement['signal'], limit: number | null, why: string): Judgement {
+function missing(
+  policy: GatePolicy['missingData'],
+  signal: Judgement['signal'],
+  limit: number | null,
+  why: string,
+): Judgement {
   switch (policy) {
     case 'breaching':
       return { signal, value: null, limit, status: 'fail', note: `${why}; missing data is breaching` };

@@ -292,6 +292,7 @@ describe('Procedure: lambda:invoke.waitForTaskToken', () => {
   };
 
   it('grants lambda:InvokeFunction on the function FunctionName names (the wait may outlast the function)', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an ASL placeholder, not a template
     const { s, fn, p } = make('${Fn}');
     expect(grantPairs(roleStatements(s, p.stateMachine.role)).filter((g) => g.startsWith('lambda:'))).toEqual(
       [`lambda:InvokeFunction on ${flat(s, fn.functionArn)}`],

@@ -37,6 +37,7 @@ export const RESERVED_ENVIRONMENT = [
   'NODE_OPTIONS',
   ALARM_CATALOG_ENV,
 ] as const;
+  GATE_METRICS_ENV,
 
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 

@@ -204,6 +204,7 @@ describe('showStatus', () => {
       `  ${'memory/http-base'.padEnd(20)} https://mem0.internal  (v3)`,
       `  ${'maintenance-mode'.padEnd(20)} off  (v2)`,
       `  ${'automation/paused'.padEnd(20)} MISSING`,
+      `  ${'features/memory-context'.padEnd(20)} MISSING`,
       `  lock                 needs-operator by ${EXEC_ARN} (provider-cutover)`,
     ]);
     expect(out.join('\n')).not.toContain('sk-should-not-print');

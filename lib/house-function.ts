@@ -36,8 +36,8 @@ export const RESERVED_ENVIRONMENT = [
   'POWERTOOLS_LOG_LEVEL',
   'NODE_OPTIONS',
   ALARM_CATALOG_ENV,
-] as const;
   GATE_METRICS_ENV,
+] as const;
 
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 

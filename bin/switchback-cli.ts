@@ -17,7 +17,7 @@ program
   .description('Run a procedure locally against a freshly started reference memory stack (no AWS account)')
   .argument(
     '<procedure>',
-    'provider-cutover | provider-rollback | feature-rollout | feature-disable | rollback-router',
+    'provider-cutover | provider-rollback | feature-rollout | feature-disable | rollback-router | database-cutover | database-rollback',
   )
   .option('--fail-at <state>', 'make this state fail, to watch the automatic rollback')
   .option('--input <json>', 'execution input (JSON); a sensible default otherwise')

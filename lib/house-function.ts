@@ -18,6 +18,7 @@ import type { StepName } from '../functions/index';
 import { rolloutLogPrefix } from '../functions/rollout/log';
 import { ALARM_CATALOG_ENV, AlarmCatalog } from '../functions/shared/alarm-catalog';
 import { RUNTIME_CONFIG_ENV, type RuntimeConfig } from '../functions/shared/config';
+import { connectionParameter } from '../functions/shared/database-config';
 import type { FlagName } from '../functions/shared/flags';
 import { GATE_METRICS_ENV, GateMetricsSpec } from '../functions/shared/gate-metrics';
 import type { BackupBucket } from './backup-bucket';
@@ -407,6 +408,66 @@ export class HouseFunction extends Construct implements IGrantable {
     });
     this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['ssm:GetParameter'], resources: [arn] }));
     if (key) this.grantKeyVia(key, 'ssm', ['kms:Decrypt']);
+    return this;
+  }
+
+  /**
+   * Lets a database cutover step read the SecureString parameters it resolves itself: the URLs of
+   * the named connections and, with `qdrantKey`, the Qdrant API key (`ssm:GetParameter` on each
+   * ARN only). Every name must come from the step's `database` config.
+   */
+  bindDatabaseSecrets(
+    connections: readonly string[],
+    options: { qdrantKey?: boolean; key?: IKey } = {},
+  ): this {
+    const db = this.runtimeConfig.database;
+    if (!db) throw new Error(`HouseFunction ${this.step}: the step's config has no database section`);
+    const names = connections.map((c) => connectionParameter(db, c));
+    if (options.qdrantKey && db.source.qdrant.apiKeyParameter) names.push(db.source.qdrant.apiKeyParameter);
+    const arns = names.map((name) =>
+      Stack.of(this).formatArn({
+        service: 'ssm',
+        resource: 'parameter',
+        resourceName: name.replace(/^\//, ''),
+      }),
+    );
+    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['ssm:GetParameter'], resources: arns }));
+    if (options.key) this.grantKeyVia(options.key, 'ssm', ['kms:Decrypt']);
+    return this;
+  }
+
+  /**
+   * Lets a database cutover step read and write its cutovers' objects (checkpoints, evidence,
+   * reports): `s3:GetObject`/`s3:PutObject` on `<bucket>/<reportPrefix>/<env>/*`, `s3:ListBucket`
+   * only for keys under it, and the bucket key through S3. `read` leaves out the writes.
+   */
+  bindDatabaseCutovers(backups: BackupBucket, access: 'read' | 'read-write' = 'read-write'): this {
+    const db = this.runtimeConfig.database;
+    if (!db) throw new Error(`HouseFunction ${this.step}: the step's config has no database section`);
+    const prefix = `${db.reportPrefix.replace(/\/+$/, '')}/${this.runtimeConfig.environment}`;
+    const { bucket, encryptionKey } = backups;
+    const objects = bucket.arnForObjects(`${prefix}/*`);
+    const write = access === 'read-write';
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: write ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'],
+        resources: [objects],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${prefix}/*`] } },
+      }),
+    );
+    if (encryptionKey)
+      this.grantKeyVia(encryptionKey, 's3', write ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:Decrypt']);
+    acknowledgeWildcardResource(
+      this.role,
+      objects,
+      `Database cutover checkpoints, evidence and reports are objects per change id, created at run time: the grant is limited to keys under ${prefix}/.`,
+    );
     return this;
   }
 

@@ -10,6 +10,7 @@ import { BackupBucket } from './backup-bucket';
 import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig } from './config';
 import { type DataProcedureName, DataProtection } from './data-protection';
 import { dataNetwork } from './data-schema';
+import { DATABASE_PROCEDURES, DatabaseCutover, type DatabaseProcedureName } from './database-cutover';
 import { ExecutionLock } from './execution-lock';
 import { FeatureRollout } from './feature-rollout';
 import { gateMetricsSpec } from './feature-rollout-schema';
@@ -78,7 +79,7 @@ export type ProcedureName = (typeof PROCEDURES)[number];
 /** SSM parameter holding a procedure's state machine ARN, read by the `switchback` CLI. */
 export function procedureParameterName(
   stage: Pick<StageConfig, 'name'>,
-  procedure: ProcedureName | DataProcedureName,
+  procedure: ProcedureName | DataProcedureName | DatabaseProcedureName,
 ): string {
   return `/switchback/${stage.name}/procedures/${procedure}`;
 }
@@ -109,6 +110,8 @@ export class SwitchbackStack extends Stack {
   /** The runbooks' thresholds as alarms, and the rule that starts the rollback router. */
   public readonly alarms: RollbackAlarms;
   public readonly healthProbe: HealthProbe;
+  /** Seed 002's database cutover and rollback; only when the stage configures `database`. */
+  public readonly database?: DatabaseCutover;
 
   constructor(scope: Construct, id: string, props: SwitchbackStackProps) {
     super(scope, id, props);
@@ -225,7 +228,24 @@ export class SwitchbackStack extends Stack {
 
     // Alarm-started rollbacks: thresholds -> EventBridge -> rollback router -> the matrix's rollback.
     // resolveAlarms is the readiness check: an alarm that is not ready fails the synth, named.
-    const resolvedAlarms = resolveAlarms(stage, { deployedProcedures: PROCEDURES });
+    // Seed 002's database cutover (issue #5): deployed with the stage's `database` section.
+    if (stage.database) {
+      this.database = new DatabaseCutover(this, 'DatabaseCutover', {
+        environment: stage.name,
+        database: stage.database,
+        flags: this.flags,
+        backups: this.backups,
+        changeRecordPrefix: changeRecordPrefix(stage),
+        functions: fns,
+        lockTable: this.lock.table,
+        topic,
+        logRetention,
+        data: this.data,
+      });
+    }
+    const resolvedAlarms = resolveAlarms(stage, {
+      deployedProcedures: [...PROCEDURES, ...(this.database ? DATABASE_PROCEDURES : [])],
+    });
     fns['route-alarm']
       .bindFlags(this.flags, ['automation/paused'], 'read')
       .bindAlarmCatalog(alarmCatalog(stage, resolvedAlarms));
@@ -238,8 +258,13 @@ export class SwitchbackStack extends Stack {
         ...common,
         ...stepBindings('rollback-router'),
         ProviderRollbackStateMachineArn: { stateMachine: rollback.stateMachine },
+        // A data rollback (decision matrix) runs database-rollback; without `database` the readiness
+        // check refuses data alarms, so that branch never runs and is granted nothing.
+        DatabaseRollbackStateMachineArn: this.database
+          ? { stateMachine: this.database.rollback.stateMachine }
+          : { notDeployed: `switchback-${stage.name}-database-rollback-not-deployed` },
       },
-      stoppable: [cutover.stateMachine],
+      stoppable: [cutover.stateMachine, ...(this.database ? [this.database.cutover.stateMachine] : [])],
       logRetention,
       alarmTopic: topic,
     });
@@ -281,6 +306,7 @@ export class SwitchbackStack extends Stack {
         features.rollout.stateMachine,
         features.disable.stateMachine,
         ...dataLockTakers,
+        ...(this.database ? [this.database.cutover.stateMachine, this.database.rollback.stateMachine] : []),
       ],
       topic,
       logRetention,
@@ -294,12 +320,18 @@ export class SwitchbackStack extends Stack {
       'feature-rollout': features.rollout,
     };
 
-    const published: [ProcedureName | DataProcedureName, Procedure][] = [
+    const published: [ProcedureName | DataProcedureName | DatabaseProcedureName, Procedure][] = [
       ...PROCEDURES.map((name): [ProcedureName, Procedure] => [name, this.procedures[name]]),
       ...Object.entries(this.data?.procedures ?? {}).map(([name, p]): [DataProcedureName, Procedure] => [
         name as DataProcedureName,
         p,
       ]),
+      ...(this.database
+        ? ([
+            ['database-cutover', this.database.cutover],
+            ['database-rollback', this.database.rollback],
+          ] as [DatabaseProcedureName, Procedure][])
+        : []),
     ];
     for (const [name, procedure] of published) {
       new StringParameter(this, `ProcedureArn-${name}`, {

@@ -103,6 +103,8 @@ const GUARDED = new Set([
   'rollback-router',
   'feature-rollout',
   'feature-disable',
+  'database-cutover',
+  'database-rollback',
 ]);
 
 export function functionArn(environment: string, step: StepName): string {

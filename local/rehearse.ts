@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ScriptedMetricsSource } from './adapters/scripted-metrics';
 import { alarmStateChange } from './alarm-event';
+import { type LocalDatabase, startLocalDatabase } from './database-rehearsal';
 import { procedureNames } from './definitions';
 import type { EventLog, ExecutionRecord, Hook, Notification } from './engine';
 import { World } from './world';
@@ -61,6 +62,12 @@ const DEFAULT_INPUT: Record<string, unknown> = {
   },
   // Seed 004's "error rate > 10 % for 5 min" going to ALARM; the event is built when it is sent.
   'rollback-router': { alarm: 's004-error-rate' },
+  // Seed 002: Qdrant -> pgvector, on a generated collection (the stores start with the world).
+  'database-cutover': {
+    reason: 'Rehearsal: move memory vectors to pgvector (seed 002)',
+    requestedBy: 'rehearsal',
+  },
+  'database-rollback': { reason: 'Rehearsal: switch back to the old database', requestedBy: 'rehearsal' },
 };
 /** What must have happened before a procedure makes sense (a rollback needs a cutover to undo). */
 const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> = {
@@ -74,6 +81,7 @@ const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> 
   'provider-rollback': ['provider-cutover'],
   'feature-disable': ['feature-rollout'],
   'rollback-router': ['provider-cutover'],
+  'database-rollback': ['database-cutover'],
 };
 const REHEARSABLE = Object.keys(DEFAULT_INPUT);
 
@@ -100,11 +108,20 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   const metricsSource = new ScriptedMetricsSource();
   // PostgreSQL (a throwaway cluster) only when the procedure touches it.
   const input = (options.input ?? DEFAULT_INPUT[procedure]) as { store?: string } | undefined;
-  const postgres = procedure === 'restore-postgres' || input?.store === 'postgres';
+  const database: LocalDatabase | undefined = procedure.startsWith('database-')
+    ? await startLocalDatabase({ backups: ['memory'] })
+    : undefined;
+  if (database) {
+    write(
+      `  and a Qdrant stand-in (${database.collection.points.length} generated points) and PostgreSQL with pgvector (PGlite)...`,
+    );
+  }
+  const postgres = procedure === 'restore-postgres' || input?.store === 'postgres' || database !== undefined;
   const world = await World.start({
     dir,
     postgres,
     metricsSource,
+    ...(database ? { database: database.world } : {}),
     engine: {
       faults: options.failAt ? [{ procedure, state: options.failAt }] : [],
       onEvent: (execution, event) => printEvent(write, c, execution, event, world),
@@ -160,6 +177,19 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       `  api            ${after ? `provider ${String(after.body.provider)}, health ${after.status}, maintenance ${String(after.body.maintenance)}` : 'not answering'}`,
     );
     if (procedure.startsWith('feature-')) write(`  feature        ${await featureServed(world)}`);
+    if (database) {
+      const { rows } = await database.pgvector.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM memory_fragments WHERE embedding IS NOT NULL',
+      );
+      write(
+        `  database       api on ${String(after?.body.database)}; pgvector rows with an embedding: ${rows[0]?.n}`,
+      );
+      const cutover = world.engine.executions.find((e) => e.procedure === 'database-cutover');
+      if (cutover)
+        write(
+          `  report         s3://${world.config.changeRecords.bucket}/database-cutovers/${world.config.environment}/${cutover.name}/report.md`,
+        );
+    }
     const incident = execution.output as {
       report?: { markdown: string };
       phases?: Record<string, number | null>;
@@ -196,6 +226,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     return { execution, outcome, flags, apiProvider: after?.body.provider as string | undefined, lock, dir };
   } finally {
     await world.close();
+    await database?.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
@@ -22,6 +23,7 @@ export class LocalS3 {
       directory,
       configureBuckets: buckets.map((name) => ({ name, configs: [] })),
     });
+    settlePuts(server);
     const address = await server.run();
     const endpoint = `http://127.0.0.1:${address.port}`;
     return new LocalS3(server, endpoint, new S3Client(LocalS3.clientConfig(endpoint)));
@@ -52,4 +54,33 @@ export class LocalS3 {
     this.client.destroy();
     await this.server.close();
   }
+}
+
+interface FilesystemStore {
+  putObject(object: { bucket: string; key: string }): Promise<{ size: number; md5: string }>;
+  getResourcePath(bucket: string, key: string, type: string): string;
+}
+
+/**
+ * s3rver answers a PUT once its hashing stream has finished, before the file write is flushed, so
+ * a GET right after it can read a truncated object (seen with a checkpoint rewritten every batch
+ * and read at once by the next step). S3 itself is strongly consistent: make the stand-in so by
+ * answering only once the object's bytes are on disk.
+ */
+function settlePuts(server: S3rver): void {
+  const store = (server as unknown as { store: FilesystemStore }).store;
+  const put = store.putObject.bind(store);
+  store.putObject = async (object) => {
+    const result = await put(object);
+    const file = store.getResourcePath(object.bucket, object.key, 'object');
+    for (let i = 0; i < 200; i++) {
+      const size = await stat(file).then(
+        (s) => s.size,
+        () => -1,
+      );
+      if (size === result.size) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return result;
+  };
 }

@@ -381,6 +381,16 @@ function validationOf(
   failure: ReturnType<typeof childFailure>,
   procedure: string,
 ): IncidentReport['validation'] {
+  if (outcome === 'rolled-back' && procedure === 'database-rollback') {
+    const o = (output ?? {}) as { restoredTo?: string; changeId?: string };
+    return {
+      serviceStatus: `database-rollback switched database/active back to "${o.restoredTo ?? 'unknown'}" (change ${o.changeId ?? 'unknown'}) and verified the API on it and a vector search on the old store.`,
+      performanceMetrics:
+        'Not re-measured by the router: the alarm returns to OK on its own evaluation once the metric is back within its threshold.',
+      dataIntegrity:
+        'The new database was left intact for investigation; the old store was verified answering vector searches.',
+    };
+  }
   if (outcome === 'rolled-back') {
     const o = (output ?? {}) as {
       provider?: string;

@@ -132,56 +132,64 @@ export interface RunOptions {
 export async function migrateUntil(start: Checkpoint, options: RunOptions): Promise<Checkpoint> {
   const { source, target, clock } = options;
   const began = clock.now().getTime();
+  if (start.done) return start;
   let cp: Checkpoint = { ...start, invocations: start.invocations + 1 };
-  if (cp.done) return start;
-  let pending: Promise<{ points: SourcePoint[]; next: PointId | null }> | null = source.scroll(
-    cp.cursor,
-    options.batchSize,
-  );
-  try {
-    while (pending) {
-      const page: { points: SourcePoint[]; next: PointId | null } = await pending;
-      // Read-ahead: the next page is fetched while this one is written.
-      pending = page.next === null ? null : source.scroll(page.next, options.batchSize);
-      pending?.catch(() => undefined); // surfaced when awaited; never an unhandled rejection
-      const { rows, rejected } = classify(page.points, cp.dimension, options.orgKey);
-      const written = await upsertBatch(target, options.table, rows);
-      const failures = { ...cp.failures };
-      const skips = { ...cp.skips };
-      for (const r of rejected) {
-        const tally = r.kind === 'failed' ? failures : skips;
-        tally[r.reason] = (tally[r.reason] ?? 0) + 1;
-      }
-      const now = clock.now();
-      const failed = rejected.filter((r) => r.kind === 'failed').length;
-      cp = {
-        ...cp,
-        cursor: page.next,
-        done: page.next === null,
-        pages: cp.pages + 1,
-        counts: {
-          total: cp.counts.total + page.points.length,
-          succeeded: cp.counts.succeeded + rows.length,
-          failed: cp.counts.failed + failed,
-          skipped: cp.counts.skipped + rejected.length - failed,
-          written: cp.counts.written + written,
-        },
-        failures,
-        skips,
-        samples: [
-          ...cp.samples,
-          ...rejected.map((r) => ({ id: r.id, reason: r.reason, kind: r.kind })),
-        ].slice(0, 50),
-        updatedAt: now.toISOString(),
-        finishedAt: page.next === null ? now.toISOString() : null,
-        activeSeconds: start.activeSeconds + (now.getTime() - began) / 1000,
-      };
-      // Only after the batch committed: a crash before this line re-reads and re-writes the batch.
-      await writeCheckpoint(options.checkpoint.blobs, options.checkpoint.key, cp);
-      if (cp.done || now.getTime() >= options.deadline) break;
+  type Batch = Classified & { page: { points: SourcePoint[]; next: PointId | null } };
+  const fetchBatch = (offset: PointId | null): Promise<Batch> => {
+    const batch = source
+      .scroll(offset, options.batchSize)
+      .then((page) => ({ page, ...classify(page.points, cp.dimension, options.orgKey) }));
+    batch.catch(() => undefined); // surfaced when awaited; never an unhandled rejection
+    return batch;
+  };
+  let pending: Promise<Batch> | null = fetchBatch(cp.cursor);
+  let saving: Promise<void> = Promise.resolve();
+  while (pending) {
+    const { page, rows, rejected }: Batch = await pending;
+    // Read-ahead: the next page is fetched and checked while this one is written.
+    pending = page.next === null ? null : fetchBatch(page.next);
+    // The previous batch's checkpoint is written while this batch is (that batch has committed).
+    // Both settle before either error is thrown: no write is left running behind a failed invocation.
+    const [upserted, saved] = await Promise.allSettled([upsertBatch(target, options.table, rows), saving]);
+    if (upserted.status === 'rejected') throw upserted.reason;
+    if (saved.status === 'rejected') throw saved.reason;
+    const written = upserted.value;
+    const failures = { ...cp.failures };
+    const skips = { ...cp.skips };
+    for (const r of rejected) {
+      const tally = r.kind === 'failed' ? failures : skips;
+      tally[r.reason] = (tally[r.reason] ?? 0) + 1;
     }
-  } finally {
-    pending = null;
+    const now = clock.now();
+    const failed = rejected.filter((r) => r.kind === 'failed').length;
+    cp = {
+      ...cp,
+      cursor: page.next,
+      done: page.next === null,
+      pages: cp.pages + 1,
+      counts: {
+        total: cp.counts.total + page.points.length,
+        succeeded: cp.counts.succeeded + rows.length,
+        failed: cp.counts.failed + failed,
+        skipped: cp.counts.skipped + rejected.length - failed,
+        written: cp.counts.written + written,
+      },
+      failures,
+      skips,
+      samples: [...cp.samples, ...rejected.map((r) => ({ id: r.id, reason: r.reason, kind: r.kind }))].slice(
+        0,
+        50,
+      ),
+      updatedAt: now.toISOString(),
+      finishedAt: page.next === null ? now.toISOString() : null,
+      activeSeconds: start.activeSeconds + (now.getTime() - began) / 1000,
+    };
+    // Only after the batch committed. A crash before it lands re-reads and re-writes at most this
+    // batch and the one before; the idempotent upsert makes that harmless.
+    saving = writeCheckpoint(options.checkpoint.blobs, options.checkpoint.key, cp);
+    saving.catch(() => undefined); // surfaced by the next batch's await or the one below
+    if (cp.done || now.getTime() >= options.deadline) break;
   }
+  await saving;
   return cp;
 }

@@ -17,13 +17,16 @@ export type RollbackKind = z.infer<typeof RollbackKind>;
 /**
  * The rollback procedures that exist, what each restores and which changes it can undo.
  * `provider-rollback` restores the flags a change record holds (config) and the API task
- * definition it recorded (code). No procedure performs a data rollback yet, so the readiness
- * check at synth refuses a rollback alarm whose decision is `data`.
+ * definition it recorded (code). `database-rollback` switches `database/active` back to the
+ * connection a database cutover recorded (data); it is deployed only with the stage's `database`
+ * section, and without it the readiness check at synth refuses a rollback alarm whose decision is
+ * `data`.
  */
 export const ROLLBACK_PROCEDURES: Readonly<
   Record<string, { readonly kinds: readonly RollbackKind[]; readonly undoes: readonly string[] }>
 > = {
   'provider-rollback': { kinds: ['config', 'code'], undoes: ['provider-cutover'] },
+  'database-rollback': { kinds: ['data'], undoes: ['database-cutover'] },
 };
 
 /** The procedure that performs a kind of rollback, if any. */

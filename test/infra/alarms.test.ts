@@ -397,7 +397,7 @@ describe('readiness check at synth', () => {
     ).not.toThrow();
   });
 
-  it('refuses a rollback no procedure performs, a rate without a minimum count, an unconfigured source, a bad field', () => {
+  it('refuses a rollback this stack does not deploy, a rate without a minimum count, an unconfigured source, a bad field', () => {
     fails(
       {
         alarms: {
@@ -413,7 +413,8 @@ describe('readiness check at synth', () => {
           's001-db-query-time': { threshold: 'fast' },
         },
       },
-      'alarm s003-db-growth (switchback-test-s003-db-growth): starts a data rollback, which no rollback procedure performs',
+      // A data rollback is database-rollback's, deployed only with a `database` section.
+      'alarm s003-db-growth (switchback-test-s003-db-growth): starts database-rollback, which this stack does not deploy',
       'alarm s002-error-rate (switchback-test-s002-error-rate): is a rate without a minimum request count',
       'alarm s003-p95-latency (switchback-test-s003-p95-latency): reads ALB target metrics but monitoring.alb',
       'alarm s001-db-query-time: alarms.s001-db-query-time.threshold:',

@@ -158,8 +158,15 @@ describe('wildcards anywhere in the stack', () => {
     });
   }
 
-  it('only the steps that call the app (health, smoke, probe, feature check) are placed in the VPC, with the ENI permissions', () => {
-    const inVpc: StepName[] = ['check-health', 'smoke-test', 'health-probe', 'feature-check'];
+  it('only the steps that call the app or the databases (health, smoke, probe, feature check, migration, database checks) are placed in the VPC, with the ENI permissions', () => {
+    const inVpc: StepName[] = [
+      'check-health',
+      'smoke-test',
+      'health-probe',
+      'feature-check',
+      'migrate-vectors',
+      'database-check',
+    ];
     for (const [step, fn] of Object.entries(vpcStack.functions) as [
       StepName,
       (typeof vpcStack.functions)[StepName],

@@ -121,8 +121,10 @@ describe('cdk-nag AwsSolutions', () => {
     const withEni = vpcAcks.filter((a) => a.reason.includes('ec2:CreateNetworkInterface')).map((a) => a.path);
     expect(withEni.sort()).toEqual([
       'Switchback-private/Step-check-health/Role',
+      'Switchback-private/Step-database-check/Role',
       'Switchback-private/Step-feature-check/Role',
       'Switchback-private/Step-health-probe/Role',
+      'Switchback-private/Step-migrate-vectors/Role',
       'Switchback-private/Step-smoke-test/Role',
     ]);
   });

@@ -204,6 +204,7 @@ describe('flags', () => {
       '/switchback/test/maintenance-mode': 'off',
       '/switchback/test/automation/paused': 'false',
       '/switchback/test/features/memory-context': '{"enabled":false,"percentage":0,"allowList":[]}',
+      '/switchback/test/database/active': 'legacy',
     };
     expect(Object.keys(expected)).toHaveLength(FLAG_NAMES.length);
     for (const name of FLAG_NAMES) {

@@ -90,7 +90,8 @@ describe('migrate-vectors', () => {
     const blobs = new MemoryBlobStore();
     const deps = depsFor(fixture, blobs);
     const key = checkpointKey(fixture.config, 'test', 'cut-crash');
-    // The 4th checkpoint write "crashes" the invocation: its batch is committed, its checkpoint is not.
+    // The 4th checkpoint write "crashes" the invocation: batch 4 is committed, its checkpoint is not
+    // (and the failure surfaces while batch 5 is written, which commits too).
     const put = blobs.put.bind(blobs);
     let writes = 0;
     blobs.put = async (k, body, type) => {

@@ -194,7 +194,9 @@ async function startPhase(input: z.infer<typeof StartPhase>, { blobs, flags, con
   if (phase.status === 'baking' && phase.flagVersion === current.version && current.value === target) {
     return result(current.version);
   }
-  if (current.version !== input.expectVersion) {
+  // A retry after the write succeeded but the log did not: the flag already holds this phase's value.
+  const ownWrite = current.value === target && current.version === input.expectVersion + 1;
+  if (current.version !== input.expectVersion && !ownWrite) {
     throw new FlagDriftError(
       `Flag ${MEMORY_CONTEXT_FLAG} changed outside rollout ${doc.rolloutId}: version ${current.version} ("${current.value.slice(0, 200)}"), the rollout last saw version ${input.expectVersion}. Someone else (an emergency disable?) owns it now; the rollout stops without touching it.`,
     );

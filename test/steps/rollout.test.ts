@@ -121,6 +121,17 @@ describe('rollout step', () => {
     expect(deps.flags.puts).toEqual([]);
   });
 
+  it('start-phase: a retry after its write succeeded but its log did not adopts that write', async () => {
+    await invokeStep(rollout, open(), deps);
+    deps.flags.set(FLAG, '{"enabled":true,"percentage":0,"allowList":["internal-test"]}');
+    expect(await invokeStep(rollout, start(1, 1), deps)).toMatchObject({ name: 'internal', flagVersion: 2 });
+    expect(deps.flags.puts).toEqual([]);
+    expect((await readLog(deps.blobs, 'test', 'r1'))?.phases[1]).toMatchObject({
+      status: 'baking',
+      flagVersion: 2,
+    });
+  });
+
   it('start-phase in a dry run never touches the flag', async () => {
     await invokeStep(rollout, open({ dryRun: true }), deps);
     expect(await invokeStep(rollout, start(3, 1, { dryRun: true }), deps)).toMatchObject({

@@ -11,12 +11,15 @@ import { procedureNames } from './definitions';
 export function localAlarmCatalog(
   environment: string,
   incidents: Partial<IncidentsConfig> = {},
+  /** Stage `alarms` overrides (e.g. a seed alarm's issue type, so the matrix decides a data rollback). */
+  alarms: Record<string, unknown> = {},
 ): AlarmCatalog {
   const stage = parseStage({
     name: environment,
     services: { cluster: `local-${environment}`, api: 'memory-api', sidecar: 'memory-sidecar' },
     endpoints: { apiBaseUrl: 'http://127.0.0.1:1', sidecarBaseUrl: 'http://127.0.0.1:2' },
     incidents,
+    alarms,
   });
   return alarmCatalog(stage, resolveAlarms(stage, { deployedProcedures: procedureNames() }));
 }

@@ -47,6 +47,8 @@ export interface WorldOptions {
   readonly postgres?: boolean;
   /** How the rollback router handles incidents here (cool-down, change age, settle time). */
   readonly incidents?: Partial<IncidentsConfig>;
+  /** Stage `alarms` overrides for the router's catalog (see lib/alarm-schema.ts). */
+  readonly alarms?: Record<string, unknown>;
   /** What rollout gates read; a healthy scripted source by default. */
   readonly metricsSource?: MetricsSource;
   /** How long the API caches the feature flag it reads per request (ms). @default 1000 */
@@ -112,7 +114,8 @@ export class World {
       'automation/paused': 'false',
       [MEMORY_CONTEXT_FLAG]: serializeMemoryContextFlag(MEMORY_CONTEXT_OFF),
       'database/active':
-        (options.database?.config as { source?: { connection?: string } } | undefined)?.source?.connection ?? 'legacy',
+        (options.database?.config as { source?: { connection?: string } } | undefined)?.source?.connection ??
+        'legacy',
     };
     for (const [name, value] of Object.entries(initial)) {
       parameters.putParameter(flagParameterName(prefix, name as never), value, 'String');
@@ -207,7 +210,7 @@ export class World {
         fetch: globalThis.fetch,
         clock: { now: () => new Date() },
         metrics,
-        alarms: localAlarmCatalog(environment, options.incidents),
+        alarms: localAlarmCatalog(environment, options.incidents, options.alarms),
         metricsSource: options.metricsSource ?? new ScriptedMetricsSource(),
         databases,
       },

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alarmStateChange } from '../../local/alarm-event';
 import type { ExecutionRecord } from '../../local/engine';
 import { LocalPgvector } from '../../local/pgvector';
 import type { World } from '../../local/world';
@@ -455,6 +456,55 @@ describe('database-cutover', () => {
       expectNoSecrets(world, fixture);
     } finally {
       await pgvector.db.exec('ALTER TABLE memory_fragments ENABLE ROW LEVEL SECURITY');
+      await tearDown(fixture, world);
+    }
+  });
+
+  it('a rollback alarm while the cutover monitors: the router stops it and runs database-rollback from its record', async () => {
+    let router: Promise<ExecutionRecord> | undefined;
+    const { fixture, world } = await setUp(
+      { count: 200, malformed: 0 },
+      {
+        // Seed 002's rollback trigger (error rate > 5 %), classed as data corruption: a data rollback.
+        alarms: { 's002-error-rate': { issueType: 'data-corruption', severity: 'critical' } },
+        hooks: {
+          // Switched, smoke-tested, in the monitoring window: the alarm goes to ALARM.
+          'database-cutover:CheckAfterWindow': async ({ engine }) => {
+            router ??= engine.run(
+              'rollback-router',
+              alarmStateChange('switchback-rehearsal-s002-error-rate', { at: new Date(Date.now() - 1_500) }),
+            );
+            await router;
+          },
+        },
+      },
+    );
+    try {
+      const cut = await world.engine.run(
+        'database-cutover',
+        { reason: 'Cutover, then errors' },
+        { name: 'db-alarm' },
+      );
+      const run = await (router as Promise<ExecutionRecord>);
+      expect(cut.status).toBe('ABORTED');
+      expect(cut.error).toBe('StoppedByRollbackRouter');
+      expect(run.status).toBe('SUCCEEDED');
+      expect(pathOf(run)).toEqual(
+        expect.arrayContaining(['TakeOverLock', 'StopInFlight', 'ConfirmRecord', 'RunDatabaseRollback']),
+      );
+      const rollback = world.engine.executions.find((e) => e.procedure === 'database-rollback');
+      expect(rollback?.parentArn).toBe(run.arn);
+      expect(rollback?.status).toBe('SUCCEEDED');
+      expect((rollback?.input as { changeId?: string }).changeId).toBe('db-alarm');
+      // Back on the old store, reopened; the new database intact; the change marked rolled back.
+      expect((await world.parameters.get('database/active')).value).toBe('legacy');
+      expect(await apiHealth(world)).toMatchObject({ status: 'ok', database: 'legacy', maintenance: false });
+      expect((await targetRows(pgvector)).n).toBe(200);
+      expect((await s3Json(world, 'change-records/rehearsal/db-alarm.json')).status).toBe('rolled-back');
+      expect(await world.lock()).toBeUndefined();
+      expect((run.output as { outcome: string }).outcome).toBe('rolled-back');
+      expectNoSecrets(world, fixture);
+    } finally {
       await tearDown(fixture, world);
     }
   });

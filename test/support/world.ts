@@ -17,6 +17,8 @@ export interface TestWorldOptions {
   readonly featureFlagCacheMs?: number;
   /** A database cutover's configuration and secrets (test/support/database.ts builds them). */
   readonly database?: WorldOptions['database'];
+  /** Stage `alarms` overrides for the rollback router's catalog. */
+  readonly alarms?: WorldOptions['alarms'];
 }
 
 /** A fresh world per scenario, with fast waits; `dispose` stops its processes and removes its folder. */
@@ -31,6 +33,7 @@ export async function startWorld(
     metricsSource: options.metricsSource,
     featureFlagCacheMs: options.featureFlagCacheMs,
     database: options.database,
+    alarms: options.alarms,
     // Polls every 100 ms, up to 3 s by default: generous on a loaded 2-core machine, still fast.
     timing: { stabilityMaxAttempts: options.stabilityMaxAttempts ?? 30, httpTimeoutMs: 2_000 },
     engine: { waitOverrideMs: 100, hooks: options.hooks, faults: options.faults },

@@ -239,15 +239,20 @@ function disableRequest(
   const raw = withoutStartedBy(event.input);
   const alarm = AlarmStateChange.safeParse(raw);
   const input = alarm.success
-    ? FeatureDisableInput.parse({
-        reason: `Alarm ${alarm.data.detail.alarmName} is ${alarm.data.detail.state.value}`.slice(0, 500),
-        requestedBy: 'alarm',
-        trigger: {
-          source: 'alarm',
-          alarmName: alarm.data.detail.alarmName,
-          cause: alarm.data.detail.state.reason?.slice(0, 32_768),
+    ? parseOrThrow(
+        FeatureDisableInput,
+        {
+          reason: `Alarm ${alarm.data.detail.alarmName} is ${alarm.data.detail.state.value}`.slice(0, 500),
+          requestedBy: 'alarm',
+          trigger: {
+            source: 'alarm',
+            alarmName: alarm.data.detail.alarmName,
+            cause: alarm.data.detail.state.reason?.slice(0, 32_768),
+          },
         },
-      })
+        InvalidInputError,
+        'feature-disable alarm event',
+      )
     : parseOrThrow(FeatureDisableInput, raw, InvalidInputError, 'feature-disable input');
   return {
     procedure: 'feature-disable',

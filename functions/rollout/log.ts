@@ -235,7 +235,8 @@ export function renderMarkdown(log: RolloutLog): string {
           e.signals
             .map(
               (s) =>
-                `${s.signal} ${value(s.value, UNITS[s.signal] ?? '')} ${s.status}${s.note ? ` (${s.note})` : ''}`,
+                // Requests only qualify the rates: shown with their count, never as a verdict.
+                `${s.signal} ${value(s.value, UNITS[s.signal] ?? '')}${s.signal === 'requests' ? '' : ` ${s.status}`}${s.note ? ` (${s.note})` : ''}`,
             )
             .join('; '),
         )} |`,

@@ -33,7 +33,7 @@ export interface BenchResult {
 
 const COLLECTION = 'bench';
 
-/** Peak live heap (after a forced GC) and peak RSS while the job runs. */
+/** Peak live heap (sampled after a forced GC every 2 s) and peak RSS while the job runs. */
 function memorySampler() {
   let peakHeap = 0;
   let peakRss = 0;
@@ -45,11 +45,11 @@ function memorySampler() {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   sample();
-  // Live heap: collected first, every 200 ms (RSS in between shows what the garbage costs).
+  // Live heap: collected first, every 2 s (a forced collection costs the measured run a little).
   const timer = setInterval(() => {
     gc?.();
     sample();
-  }, 200);
+  }, 2_000);
   return {
     stop() {
       clearInterval(timer);

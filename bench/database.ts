@@ -9,7 +9,7 @@
  * and each measured run are separate processes (bench/database-child.ts), so each run's memory is
  * its own and the source does not share the target's thread.
  *
- *   npm run bench -- database [--sizes 10000,100000] [--dim 32] [--batch 500] [--naive 5000] [--repeat 3]
+ *   npm run bench -- database [--sizes 10000,100000] [--dim 32] [--batch 500] [--naive 5000] [--repeat 5]
  *
  * At the first size, write limit and pipeline alternate `--repeat` times and the medians are
  * compared (the machine's other load moves single runs); larger sizes run once each.
@@ -55,7 +55,7 @@ export async function databaseBench(args: readonly string[]): Promise<void> {
   const dim = Number(arg(args, '--dim') ?? 32);
   const batchSize = Number(arg(args, '--batch') ?? 500);
   const naiveLimit = Number(arg(args, '--naive') ?? 5000);
-  const repeat = Number(arg(args, '--repeat') ?? 3);
+  const repeat = Number(arg(args, '--repeat') ?? 5);
   const pgvector = await LocalPgvector.start({ maxConnections: 8 });
   const reset = () => pgvector.db.exec(targetSchemaSql({ dimension: dim }));
   const rows: { size: number; name: string; r: BenchResult }[] = [];

@@ -495,7 +495,7 @@ describe('database-cutover', () => {
       const rollback = world.engine.executions.find((e) => e.procedure === 'database-rollback');
       expect(rollback?.parentArn).toBe(run.arn);
       expect(rollback?.status).toBe('SUCCEEDED');
-      expect((rollback?.input as { changeId?: string }).changeId).toBe('db-alarm');
+      expect((rollback?.input as { changeId?: string } | undefined)?.changeId).toBe('db-alarm');
       // Back on the old store, reopened; the new database intact; the change marked rolled back.
       expect((await world.parameters.get('database/active')).value).toBe('legacy');
       expect(await apiHealth(world)).toMatchObject({ status: 'ok', database: 'legacy', maintenance: false });

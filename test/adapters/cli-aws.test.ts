@@ -205,6 +205,7 @@ describe('showStatus', () => {
       `  ${'maintenance-mode'.padEnd(20)} off  (v2)`,
       `  ${'automation/paused'.padEnd(20)} MISSING`,
       `  ${'features/memory-context'.padEnd(20)} MISSING`,
+      `  ${'database/active'.padEnd(20)} MISSING`,
       `  lock                 needs-operator by ${EXEC_ARN} (provider-cutover)`,
     ]);
     expect(out.join('\n')).not.toContain('sk-should-not-print');

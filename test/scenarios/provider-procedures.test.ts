@@ -87,7 +87,7 @@ describe('provider-cutover', () => {
     expect(backup?.output).toMatchObject({ store: 'sqlite', database: 'memory', verified: true });
     expect(record?.backups).toEqual([
       expect.objectContaining({
-        id: (backup?.output as { backupId: string }).backupId,
+        id: (backup!.output as { backupId: string }).backupId,
         store: 'sqlite',
         database: 'memory',
       }),

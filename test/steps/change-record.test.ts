@@ -81,6 +81,7 @@ describe('change-record open', () => {
         'maintenance-mode': 'off',
       },
       taskDefinition: TASK_DEF_7,
+      backups: [],
     });
     const record = stored(deps, 'co-1');
     expect(record).toEqual({

@@ -5,14 +5,22 @@
  *   - a cutover, and a cutover that fails at verification and rolls itself back.
  * Waits between stability polls are shortened to the same 50 ms for every row, so the numbers
  * compare orchestration cost; on AWS the poll interval (stage timing) adds to every row alike.
+ * The `backup` section (bench/backup.ts) measures backups and restores of PostgreSQL and SQLite.
  *
- *   npm run bench -- [--runs N]
+ *   npm run bench                          every section
+ *   npm run bench -- provider [--runs N]   one section (provider, with the router rollback | backup)
+ *   npm run bench -- backup [--pg-mb 100,1000] [--sqlite-mb 1000]
+ *   npm run bench -- feature [--runs N]    emergency disable and rollout gate (bench/feature.ts)
+ *   npm run bench -- database [--sizes 10000,100000]   vector migration throughput and memory (bench/database.ts)
  */
 import '../local/polyfills';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { World } from '../local/world';
+import { backupBench } from './backup';
+import { databaseBench } from './database';
+import { featureBench } from './feature';
 import { routerBench } from './router';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 7;
@@ -35,7 +43,7 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   return performance.now() - t;
 }
 
-async function main() {
+async function provider() {
   const dir = mkdtempSync(join(tmpdir(), 'switchback-bench-'));
   const world = await World.start({ dir, engine: { waitOverrideMs: POLL_MS } });
   const baseline: Row = { name: 'baseline: flag + restart + /health (hand-run runbook)', samples: [] };
@@ -130,10 +138,31 @@ async function main() {
   console.log(`\npeak resident memory of the orchestrating process: ${rss.toFixed(0)} MB`);
 }
 
-main()
-  // Then the alarm-started rollback (bench/router.ts), with the same number of runs.
-  .then(() => routerBench(runs))
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
+const SECTIONS: Record<string, () => Promise<void>> = {
+  // The provider procedures, then the alarm-started rollback (bench/router.ts), same number of runs.
+  provider: () => provider().then(() => routerBench(runs)),
+  backup: () => backupBench(process.argv.slice(2)),
+  // Seed 003: emergency disable against the runbook's restart, and the rollout gate's cost (bench/feature.ts).
+  feature: () => featureBench(runs),
+  // Seed 002: the Qdrant -> pgvector migration against the target's own write limit and a naive copy (bench/database.ts).
+  database: () => databaseBench(process.argv.slice(2)),
+};
+
+async function main() {
+  // Section names are the arguments that are neither options (--x) nor an option's value.
+  const args = process.argv.slice(2);
+  const named = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
+  const unknown = named.filter((n) => !(n in SECTIONS));
+  if (unknown.length)
+    throw new Error(
+      `Unknown bench section ${unknown.join(', ')}; sections: ${Object.keys(SECTIONS).join(', ')}`,
+    );
+  for (const [name, section] of Object.entries(SECTIONS)) {
+    if (named.length === 0 || named.includes(name)) await section();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -11,9 +11,14 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { BackupNotFoundError } from '../errors';
 import type { StreamStore } from '../ports';
 
-/** Part size and concurrency bound the memory an upload holds: about partSize x (queueSize + 1). */
+/**
+ * Part size and concurrency bound the memory an upload holds: about partSize x (queueSize + 1).
+ * Two parts in flight keep up with pg_dump's compressed output (a few to ~25 MB/s) and keep a
+ * PostgreSQL backup's peak RSS under 150 MB; four added ~15 MB for no measurable gain
+ * (docs/benchmarks.md).
+ */
 export const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
-export const UPLOAD_QUEUE_SIZE = 4;
+export const UPLOAD_QUEUE_SIZE = 2;
 
 /** Backups in S3: multipart uploads with lib-storage, streamed downloads, tags for state. */
 export class S3StreamStore implements StreamStore {

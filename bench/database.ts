@@ -9,17 +9,31 @@
  * and each measured run are separate processes (bench/database-child.ts), so each run's memory is
  * its own and the source does not share the target's thread.
  *
- *   npm run bench -- database [--sizes 10000,100000] [--dim 32] [--batch 500] [--naive 5000] [--repeat 5]
+ *   npm run bench -- database [--sizes 10000,100000] [--dim 32] [--batch 500] [--naive 5000] [--repeat 3] [--pin]
  *
- * At the first size, write limit and pipeline alternate `--repeat` times and the medians are
- * compared (the machine's other load moves single runs); larger sizes run once each.
+ * At each size, write limit and pipeline alternate `--repeat` times and the medians are compared
+ * (the machine's other load moves single runs).
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { LocalPgvector, targetSchemaSql } from '../local/pgvector';
 import type { BenchJob, BenchResult } from './database-child';
 
 const CHILD = join(__dirname, 'database-child.ts');
+const TASKSET = '/usr/bin/taskset';
+
+/**
+ * `--pin` (Linux, two or more CPUs): the target (this process, PGlite) gets CPU 0 and every child
+ * CPU 1, as a database server has its own CPU. Useful on an otherwise idle machine; on a shared one
+ * other processes land on the pinned CPUs and it measures worse than letting the scheduler place.
+ */
+const pinned =
+  process.argv.includes('--pin') &&
+  process.platform === 'linux' &&
+  availableParallelism() >= 2 &&
+  existsSync(TASKSET);
 
 function arg(args: readonly string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -27,9 +41,12 @@ function arg(args: readonly string[], name: string): string | undefined {
 }
 
 function start(job: BenchJob): ChildProcess {
+  const node = ['--import', 'tsx', '--expose-gc'];
   return fork(CHILD, [], {
     env: { ...process.env, BENCH_JOB: JSON.stringify(job) },
-    execArgv: ['--import', 'tsx', '--expose-gc'],
+    ...(pinned
+      ? { execPath: TASKSET, execArgv: ['-c', '1', process.execPath, ...node] }
+      : { execArgv: node }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
@@ -55,7 +72,8 @@ export async function databaseBench(args: readonly string[]): Promise<void> {
   const dim = Number(arg(args, '--dim') ?? 32);
   const batchSize = Number(arg(args, '--batch') ?? 500);
   const naiveLimit = Number(arg(args, '--naive') ?? 5000);
-  const repeat = Number(arg(args, '--repeat') ?? 5);
+  const repeat = Number(arg(args, '--repeat') ?? 3);
+  if (pinned) execFileSync(TASKSET, ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
   const pgvector = await LocalPgvector.start({ maxConnections: 8 });
   const reset = () => pgvector.db.exec(targetSchemaSql({ dimension: dim }));
   const rows: { size: number; name: string; r: BenchResult }[] = [];
@@ -67,7 +85,7 @@ export async function databaseBench(args: readonly string[]): Promise<void> {
       try {
         const limits: BenchResult[] = [];
         const pipelines: BenchResult[] = [];
-        for (let i = 0; i < (size === sizes[0] ? repeat : 1); i++) {
+        for (let i = 0; i < repeat; i++) {
           await reset();
           limits.push(await run({ kind: 'write-limit', targetUrl, batchSize, count: size, size: dim }));
           await reset();
@@ -105,13 +123,20 @@ export async function databaseBench(args: readonly string[]): Promise<void> {
     }
   } finally {
     await pgvector.close();
+    // Later sections of `npm run bench` get every CPU back.
+    if (pinned)
+      execFileSync(TASKSET, ['-a', '-pc', `0-${availableParallelism() - 1}`, String(process.pid)], {
+        stdio: 'ignore',
+      });
   }
 
   console.log(
     `\nDatabase cutover: Qdrant -> pgvector migration, ${dim}-d vectors, batches of ${batchSize}, node ${process.version}`,
   );
   console.log(
-    'target: PGlite (PostgreSQL in WebAssembly) with pgvector behind pglite-socket, no ANN index; source: the Qdrant stand-in\n',
+    `target: PGlite (PostgreSQL in WebAssembly) with pgvector behind pglite-socket, no ANN index; source: the Qdrant stand-in; ${
+      pinned ? 'target on CPU 0, source and client on CPU 1' : 'no CPU pinning'
+    }\n`,
   );
   console.log('| points | method | points/s | seconds | peak heap MB | peak RSS MB |');
   console.log('|---:|---|---:|---:|---:|---:|');

@@ -122,6 +122,86 @@ export interface RunOptions {
   readonly clock: Clock;
   /** Where the checkpoint is written after each committed batch. */
   readonly checkpoint: { readonly blobs: BlobStore; readonly key: string };
+  /** Pages read and checked ahead of the writer. @default 2 */
+  readonly readAhead?: number;
+}
+
+/**
+ * Pages read ahead of the writer, at most `depth` waiting. Each page needs the previous one's
+ * `next_page_offset`, so the source gets one request at a time, but it keeps reading while the
+ * target writes instead of waiting for the writer to ask. A failure is handed to the writer when
+ * it reaches that page; `stop` ends the reading (the pages already read are dropped).
+ */
+class ReadAhead<T extends { readonly page: { readonly next: PointId | null } }> {
+  private readonly ready: T[] = [];
+  private failure: { readonly error: unknown } | null = null;
+  private ended = false;
+  private stopped = false;
+  private wakeReader: (() => void) | null = null;
+  private wakeWriter: (() => void) | null = null;
+
+  constructor(
+    private readonly fetch: (offset: PointId | null) => Promise<T>,
+    start: PointId | null,
+    private readonly depth: number,
+  ) {
+    void this.read(start);
+  }
+
+  private async read(offset: PointId | null): Promise<void> {
+    try {
+      let next = offset;
+      while (!this.stopped) {
+        if (this.ready.length >= this.depth) {
+          await new Promise<void>((resolve) => {
+            this.wakeWriter = resolve;
+          });
+          continue;
+        }
+        const batch = await this.fetch(next);
+        if (this.stopped) return;
+        this.ready.push(batch);
+        if (batch.page.next === null) this.ended = true;
+        this.signal();
+        if (this.ended) return;
+        next = batch.page.next;
+      }
+    } catch (error) {
+      this.failure = { error };
+      this.signal();
+    }
+  }
+
+  private signal(): void {
+    const wake = this.wakeReader;
+    this.wakeReader = null;
+    wake?.();
+  }
+
+  /** The next page, or null after the last one; throws the source's error at the page it failed on. */
+  async next(): Promise<T | null> {
+    for (;;) {
+      const batch = this.ready.shift();
+      if (batch) {
+        const wake = this.wakeWriter;
+        this.wakeWriter = null;
+        wake?.();
+        return batch;
+      }
+      if (this.failure) throw this.failure.error;
+      if (this.ended) return null;
+      await new Promise<void>((resolve) => {
+        this.wakeReader = resolve;
+      });
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    const wake = this.wakeWriter;
+    this.wakeWriter = null;
+    wake?.();
+  }
 }
 
 /**
@@ -135,61 +215,74 @@ export async function migrateUntil(start: Checkpoint, options: RunOptions): Prom
   if (start.done) return start;
   let cp: Checkpoint = { ...start, invocations: start.invocations + 1 };
   type Batch = Classified & { page: { points: SourcePoint[]; next: PointId | null } };
-  const fetchBatch = (offset: PointId | null): Promise<Batch> => {
-    const batch = source
-      .scroll(offset, options.batchSize)
-      .then((page) => ({ page, ...classify(page.points, cp.dimension, options.orgKey) }));
-    batch.catch(() => undefined); // surfaced when awaited; never an unhandled rejection
-    return batch;
-  };
-  let pending: Promise<Batch> | null = fetchBatch(cp.cursor);
+  const pages = new ReadAhead<Batch>(
+    async (offset) => {
+      const page = await source.scroll(offset, options.batchSize);
+      return { page, ...classify(page.points, cp.dimension, options.orgKey) };
+    },
+    cp.cursor,
+    options.readAhead ?? 2,
+  );
   let saving: Promise<void> = Promise.resolve();
-  while (pending) {
-    const { page, rows, rejected }: Batch = await pending;
-    // Read-ahead: the next page is fetched and checked while this one is written.
-    pending = page.next === null ? null : fetchBatch(page.next);
-    // The previous batch's checkpoint is written while this batch is (that batch has committed).
-    // Both settle before either error is thrown: no write is left running behind a failed invocation.
-    const [upserted, saved] = await Promise.allSettled([upsertBatch(target, options.table, rows), saving]);
-    if (upserted.status === 'rejected') throw upserted.reason;
-    if (saved.status === 'rejected') throw saved.reason;
-    const written = upserted.value;
-    const failures = { ...cp.failures };
-    const skips = { ...cp.skips };
-    for (const r of rejected) {
-      const tally = r.kind === 'failed' ? failures : skips;
-      tally[r.reason] = (tally[r.reason] ?? 0) + 1;
-    }
-    const now = clock.now();
-    const failed = rejected.filter((r) => r.kind === 'failed').length;
-    cp = {
-      ...cp,
-      cursor: page.next,
-      done: page.next === null,
-      pages: cp.pages + 1,
-      counts: {
-        total: cp.counts.total + page.points.length,
-        succeeded: cp.counts.succeeded + rows.length,
-        failed: cp.counts.failed + failed,
-        skipped: cp.counts.skipped + rejected.length - failed,
-        written: cp.counts.written + written,
-      },
-      failures,
-      skips,
-      samples: [...cp.samples, ...rejected.map((r) => ({ id: r.id, reason: r.reason, kind: r.kind }))].slice(
-        0,
-        50,
-      ),
-      updatedAt: now.toISOString(),
-      finishedAt: page.next === null ? now.toISOString() : null,
-      activeSeconds: start.activeSeconds + (now.getTime() - began) / 1000,
-    };
-    // Only after the batch committed. A crash before it lands re-reads and re-writes at most this
-    // batch and the one before; the idempotent upsert makes that harmless.
-    saving = writeCheckpoint(options.checkpoint.blobs, options.checkpoint.key, cp);
-    saving.catch(() => undefined); // surfaced by the next batch's await or the one below
-    if (cp.done || now.getTime() >= options.deadline) break;
+  try {
+    await loop();
+  } catch (err) {
+    // The checkpoint of the last committed batch lands before the invocation reports its failure.
+    await saving.catch(() => undefined);
+    throw err;
+  } finally {
+    pages.stop();
   }
   await saving;
   return cp;
+
+  async function loop(): Promise<void> {
+    for (;;) {
+      // Read-ahead: the next pages are fetched and checked while this one is written.
+      const batch = await pages.next();
+      if (!batch) return;
+      const { page, rows, rejected } = batch;
+      // The previous batch's checkpoint is written while this batch is (that batch has committed).
+      // Both settle before either error is thrown: no write is left running behind a failed invocation.
+      const [upserted, saved] = await Promise.allSettled([upsertBatch(target, options.table, rows), saving]);
+      if (upserted.status === 'rejected') throw upserted.reason;
+      if (saved.status === 'rejected') throw saved.reason;
+      const written = upserted.value;
+      const failures = { ...cp.failures };
+      const skips = { ...cp.skips };
+      for (const r of rejected) {
+        const tally = r.kind === 'failed' ? failures : skips;
+        tally[r.reason] = (tally[r.reason] ?? 0) + 1;
+      }
+      const now = clock.now();
+      const failed = rejected.filter((r) => r.kind === 'failed').length;
+      cp = {
+        ...cp,
+        cursor: page.next,
+        done: page.next === null,
+        pages: cp.pages + 1,
+        counts: {
+          total: cp.counts.total + page.points.length,
+          succeeded: cp.counts.succeeded + rows.length,
+          failed: cp.counts.failed + failed,
+          skipped: cp.counts.skipped + rejected.length - failed,
+          written: cp.counts.written + written,
+        },
+        failures,
+        skips,
+        samples: [
+          ...cp.samples,
+          ...rejected.map((r) => ({ id: r.id, reason: r.reason, kind: r.kind })),
+        ].slice(0, 50),
+        updatedAt: now.toISOString(),
+        finishedAt: page.next === null ? now.toISOString() : null,
+        activeSeconds: start.activeSeconds + (now.getTime() - began) / 1000,
+      };
+      // Only after the batch committed. A crash before it lands re-reads and re-writes at most this
+      // batch and the one before; the idempotent upsert makes that harmless.
+      saving = writeCheckpoint(options.checkpoint.blobs, options.checkpoint.key, cp);
+      saving.catch(() => undefined); // surfaced by the next batch's await or after the loop
+      if (cp.done || now.getTime() >= options.deadline) return;
+    }
+  }
 }

@@ -439,6 +439,9 @@ export class LocalEngine {
       });
     }
     const answer = this.taskTokens.wait(token, execution.arn, state);
+    // The answer may come while the step is still running: mark the rejection handled now; the
+    // caller still receives it through the returned promise.
+    answer.catch(() => undefined);
     try {
       await invokeStep(STEPS[step] as never, p.Payload, {
         ...this.options.deps,

@@ -35,8 +35,8 @@ async function open(
   const w = await World.start({
     dir,
     environment: ENV,
-    timing: { stabilityMaxAttempts: 25, httpTimeoutMs: 1_500 },
-    engine: { waitOverrideMs: 40, hooks: options.hooks },
+    timing: { stabilityMaxAttempts: 30, httpTimeoutMs: 3_000 },
+    engine: { waitOverrideMs: 100, hooks: options.hooks },
     incidents: options.incidents,
     sidecarApiKey: options.sidecarApiKey,
   });

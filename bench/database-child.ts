@@ -6,7 +6,7 @@
  * Jobs (JSON in BENCH_JOB):
  *   standin      generate `count` points of `size` dimensions and serve them; answers { url }
  *   pipeline     the migration step's loop (scroll with read-ahead, batched upsert, checkpoint per batch)
- *   write-limit  the same batched upsert of pre-generated points, no source at all
+ *   write-limit  the same batched upsert of the same points, read and checked before the clock starts
  *   naive        scroll, then one INSERT per point
  * Each measuring job answers { ms, points, peakRssMB, peakHeapMB } over IPC.
  */
@@ -21,7 +21,7 @@ import { generateCollection, QdrantStandin } from '../local/qdrant-standin';
 export type BenchJob =
   | { kind: 'standin'; count: number; size: number }
   | { kind: 'pipeline'; qdrantUrl: string; targetUrl: string; batchSize: number; size: number }
-  | { kind: 'write-limit'; targetUrl: string; batchSize: number; count: number; size: number }
+  | { kind: 'write-limit'; qdrantUrl: string; targetUrl: string; batchSize: number; size: number }
   | { kind: 'naive'; qdrantUrl: string; targetUrl: string; size: number; limit: number };
 
 export interface BenchResult {
@@ -114,12 +114,16 @@ async function pipeline(job: Extract<BenchJob, { kind: 'pipeline' }>): Promise<B
 }
 
 async function writeLimit(job: Extract<BenchJob, { kind: 'write-limit' }>): Promise<BenchResult> {
-  const { points } = generateCollection({ count: job.count, size: job.size, malformed: 0 });
-  const batches = [];
-  for (let i = 0; i < points.length; i += job.batchSize) {
-    batches.push(classify(points.slice(i, i + job.batchSize), job.size, 'org_id').rows);
-  }
+  // Exactly the rows the pipeline writes (the stand-in normalises Cosine vectors), read untimed.
   const connector = new RealDatabaseConnector({ poolSize: 2 });
+  const source = connector.qdrant({ url: job.qdrantUrl, collection: COLLECTION });
+  const batches = [];
+  let offset: string | number | null = null;
+  do {
+    const page = await source.scroll(offset, job.batchSize);
+    batches.push(classify(page.points, job.size, 'org_id').rows);
+    offset = page.next;
+  } while (offset !== null);
   const target = connector.postgres(job.targetUrl);
   const memory = memorySampler();
   const t = performance.now();

@@ -87,7 +87,7 @@ export async function databaseBench(args: readonly string[]): Promise<void> {
         const pipelines: BenchResult[] = [];
         for (let i = 0; i < repeat; i++) {
           await reset();
-          limits.push(await run({ kind: 'write-limit', targetUrl, batchSize, count: size, size: dim }));
+          limits.push(await run({ kind: 'write-limit', qdrantUrl: url, targetUrl, batchSize, size: dim }));
           await reset();
           pipelines.push(await run({ kind: 'pipeline', qdrantUrl: url, targetUrl, batchSize, size: dim }));
           const stored = await pgvector.db.query<{ n: number }>(

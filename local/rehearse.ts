@@ -187,7 +187,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       const cutover = world.engine.executions.find((e) => e.procedure === 'database-cutover');
       if (cutover)
         write(
-          `  report         s3://${world.config.changeRecords.bucket}/database-cutovers/${world.config.environment}/${cutover.name}/report.md`,
+          `  ${procedure === 'database-cutover' ? 'report        ' : 'cutover report'} s3://${world.config.changeRecords.bucket}/database-cutovers/${world.config.environment}/${cutover.name}/report.md`,
         );
     }
     const incident = execution.output as {

@@ -3,7 +3,6 @@ import { classify } from '../migrate-vectors/pipeline';
 import type { DatabaseRuntimeConfig } from '../shared/database-config';
 import {
   DISTANCE_MAP,
-  type PointId,
   pointIdOf,
   pointKey,
   quoteTable,
@@ -426,5 +425,3 @@ export async function consistencyGate(db: SqlDatabase, target: Target): Promise<
     },
   };
 }
-
-export type { PointId };

@@ -2,12 +2,10 @@ import { z } from 'zod';
 import { parseOrThrow } from '../shared/config';
 import { connectionParameter, databaseConfigOf } from '../shared/database-config';
 import { InvalidInputError } from '../shared/errors';
+import { Reason, RequestedBy, STARTED_BY_KEY } from '../shared/inputs';
 import { defineStep } from '../shared/step';
 
-const Reason = z.string().trim().min(3, 'say why, in at least 3 characters').max(500);
-const RequestedBy = z.string().trim().min(1).max(128);
 const ChangeId = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'letters, digits, "-" and "_" only, at most 80');
-const STARTED_BY_KEY = 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID';
 
 /** Execution input of `database-cutover`. Unknown fields are refused. */
 export const DatabaseCutoverInput = z.strictObject({

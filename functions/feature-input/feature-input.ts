@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../shared/config';
 import { InvalidInputError } from '../shared/errors';
+import { Reason, RequestedBy, withoutStartedBy } from '../shared/inputs';
 import { ProjectId } from '../shared/memory-context';
 import {
   ApprovalPolicy,
@@ -18,8 +19,6 @@ import {
 } from '../shared/rollout-plan';
 import { defineStep } from '../shared/step';
 
-const Reason = z.string().trim().min(3, 'say why, in at least 3 characters').max(500);
-const RequestedBy = z.string().trim().min(1).max(128);
 /** The rollout id is the execution name: it names the rollout log object, so it must be key-safe. */
 const RolloutId = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'letters, digits, "-" and "_" only, at most 80');
 const SeedPhase = z.enum(SEED_PHASE_NAMES);
@@ -112,16 +111,6 @@ const AlarmStateChange = z.looseObject({
     state: z.looseObject({ value: z.string(), reason: z.string().optional() }),
   }),
 });
-
-/** Step Functions links a nested execution to its parent with this input key; it is not ours to validate. */
-const STARTED_BY_KEY = 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID';
-
-function withoutStartedBy(input: unknown): unknown {
-  if (typeof input !== 'object' || input === null || Array.isArray(input) || !(STARTED_BY_KEY in input))
-    return input;
-  const { [STARTED_BY_KEY]: _parent, ...rest } = input as Record<string, unknown>;
-  return rest;
-}
 
 const Input = z.object({
   procedure: z.enum(['feature-rollout', 'feature-disable']),

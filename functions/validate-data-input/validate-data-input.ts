@@ -2,11 +2,8 @@ import { z } from 'zod';
 import { BackupId, DatabaseName, Store } from '../data/manifest';
 import { parseOrThrow } from '../shared/config';
 import { InvalidInputError } from '../shared/errors';
+import { Reason, RequestedBy, STARTED_BY_KEY } from '../shared/inputs';
 import { defineStep } from '../shared/step';
-
-const Reason = z.string().trim().min(3, 'say why, in at least 3 characters').max(500);
-const RequestedBy = z.string().trim().min(1).max(128);
-const STARTED_BY_KEY = 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID';
 
 /** Execution input of `backup`. */
 export const BackupInput = z.strictObject({

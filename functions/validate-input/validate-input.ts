@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../shared/config';
 import { InvalidInputError } from '../shared/errors';
+import { Reason, RequestedBy, withoutStartedBy } from '../shared/inputs';
 import { defineStep } from '../shared/step';
 
-const Reason = z.string().trim().min(3, 'say why, in at least 3 characters').max(500);
-const RequestedBy = z.string().trim().min(1).max(128);
 const ChangeId = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'letters, digits, "-" and "_" only, at most 80');
 
 /** Execution input of `provider-cutover`. Unknown fields are refused: a typo must not be ignored. */
@@ -33,16 +32,6 @@ export const ProviderRollbackInput = z.strictObject({
     })
     .optional(),
 });
-
-/** Step Functions links a nested execution to its parent with this input key; it is not ours to validate. */
-const STARTED_BY_KEY = 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID';
-
-function withoutStartedBy(input: unknown): unknown {
-  if (typeof input !== 'object' || input === null || Array.isArray(input) || !(STARTED_BY_KEY in input))
-    return input;
-  const { [STARTED_BY_KEY]: _parent, ...rest } = input as Record<string, unknown>;
-  return rest;
-}
 
 /**
  * Step Functions allows execution names (e.g. `rollback(drill)`, `cutover.2`) that the smoke test's

@@ -166,7 +166,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     if (execution.status !== 'SUCCEEDED') write(`  why            ${execution.cause ?? ''}`);
     write(`  path           ${pathOf(execution).join(' > ')}`);
     for (const child of world.engine.executions.filter((e) => e.parentArn === execution.arn)) {
-      write(`  rollback path  ${pathOf(child).join(' > ')}`);
+      write(`  ${`${child.procedure}:`.padEnd(14)} ${pathOf(child).join(' > ')}`);
     }
     write(
       `  flags          ${Object.entries(flags)

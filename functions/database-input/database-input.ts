@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../shared/config';
 import { connectionParameter, databaseConfigOf } from '../shared/database-config';
 import { InvalidInputError } from '../shared/errors';
-import { Reason, RequestedBy, STARTED_BY_KEY } from '../shared/inputs';
+import { ParentExecutionId, Reason, RequestedBy, RollbackTrigger, STARTED_BY_KEY } from '../shared/inputs';
 import { defineStep } from '../shared/step';
 
 const ChangeId = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'letters, digits, "-" and "_" only, at most 80');
@@ -23,14 +23,8 @@ export const DatabaseRollbackInput = z.strictObject({
   /** Switch back even when `database/active` names neither side of the change (someone moved it since). */
   emergency: z.boolean().default(false),
   /** Set when a cutover or the rollback router runs this rollback: their lock is inherited, not taken. */
-  parentExecutionId: z.string().startsWith('arn:').optional(),
-  trigger: z
-    .strictObject({
-      source: z.enum(['cutover', 'operator', 'alarm', 'drill']),
-      error: z.string().max(256).optional(),
-      cause: z.string().max(32_768).optional(),
-    })
-    .optional(),
+  parentExecutionId: ParentExecutionId.optional(),
+  trigger: RollbackTrigger.optional(),
   [STARTED_BY_KEY]: z.string().optional(),
 });
 

@@ -18,3 +18,13 @@ export function withoutStartedBy(input: unknown): unknown {
   const { [STARTED_BY_KEY]: _parent, ...rest } = input as Record<string, unknown>;
   return rest;
 }
+
+/** What started a rollback, as the cutover's Catch, the router, an operator or a drill pass it. */
+export const RollbackTrigger = z.strictObject({
+  source: z.enum(['cutover', 'operator', 'alarm', 'drill']),
+  error: z.string().max(256).optional(),
+  cause: z.string().max(32_768).optional(),
+});
+
+/** Set when a cutover or the rollback router runs a rollback: their lock is inherited, not taken. */
+export const ParentExecutionId = z.string().startsWith('arn:');

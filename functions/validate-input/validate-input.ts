@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../shared/config';
 import { InvalidInputError } from '../shared/errors';
-import { Reason, RequestedBy, withoutStartedBy } from '../shared/inputs';
+import { ParentExecutionId, Reason, RequestedBy, RollbackTrigger, withoutStartedBy } from '../shared/inputs';
 import { defineStep } from '../shared/step';
 
 const ChangeId = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'letters, digits, "-" and "_" only, at most 80');
@@ -23,14 +23,8 @@ export const ProviderRollbackInput = z.strictObject({
   /** Skip preflight (flag drift check): seed 000's emergency rollback. */
   emergency: z.boolean().default(false),
   /** Set when a cutover runs this rollback: the lock it holds is inherited, not taken. */
-  parentExecutionId: z.string().startsWith('arn:').optional(),
-  trigger: z
-    .strictObject({
-      source: z.enum(['cutover', 'operator', 'alarm', 'drill']),
-      error: z.string().max(256).optional(),
-      cause: z.string().max(32_768).optional(),
-    })
-    .optional(),
+  parentExecutionId: ParentExecutionId.optional(),
+  trigger: RollbackTrigger.optional(),
 });
 
 /**

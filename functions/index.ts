@@ -1,3 +1,4 @@
+import { functionPlaceholder as placeholderOf } from '../procedures/integrations';
 import { backupCatalog } from './backup-catalog/backup-catalog';
 import { changeRecord } from './change-record/change-record';
 import { checkHealth } from './check-health/check-health';
@@ -63,5 +64,5 @@ export const STEP_NAMES = Object.keys(STEPS) as StepName[];
 
 /** `check-health` -> `CheckHealthFunctionArn`, the placeholder an ASL Task uses as its Resource. */
 export function functionPlaceholder(step: StepName): string {
-  return `${step.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}FunctionArn`;
+  return placeholderOf(step);
 }

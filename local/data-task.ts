@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { RUNTIME_CONFIG_ENV, type RuntimeConfig } from '../functions/shared/config';
+import { RESOURCE } from '../procedures/integrations';
 import type { Integration } from './engine';
 
 const NODE_MODULES = join(__dirname, '..', 'node_modules');
@@ -41,7 +42,7 @@ export function dataTaskIntegration(options: {
   const log = createWriteStream(options.logFile, { flags: 'a' });
   let counter = 0;
   return {
-    matches: (resource) => resource === 'arn:aws:states:::ecs:runTask.sync',
+    matches: (resource) => resource === RESOURCE.ecsRunTaskSync,
     async run(input) {
       const params = input as RunTaskParameters;
       const overrides = Object.fromEntries(

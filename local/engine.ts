@@ -4,6 +4,8 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { functionPlaceholder, STEP_NAMES, STEPS, type StepName } from '../functions';
 import { InjectedFailureError } from '../functions/shared/errors';
 import { type Deps, invokeStep } from '../functions/shared/step';
+import { LOCK_TAKERS } from '../procedures';
+import { INTEGRATION, RESOURCE, stateMachinePlaceholder } from '../procedures/integrations';
 import type { LocalDynamo } from './adapters/lock-table';
 import type { RecordingLog } from './adapters/recording-log';
 import { TaskTokens } from './adapters/task-tokens';
@@ -97,15 +99,7 @@ export interface EngineOptions {
 }
 
 /** State machines that the lock janitor's EventBridge rule watches (as the CDK stack wires it). */
-const GUARDED = new Set([
-  'provider-cutover',
-  'provider-rollback',
-  'rollback-router',
-  'feature-rollout',
-  'feature-disable',
-  'database-cutover',
-  'database-rollback',
-]);
+const GUARDED: ReadonlySet<string> = new Set(LOCK_TAKERS);
 
 export function functionArn(environment: string, step: StepName): string {
   return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:switchback-${environment}-${step}`;
@@ -141,7 +135,7 @@ export class LocalEngine {
       NotificationTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:switchback-${env}-notifications`,
       ...Object.fromEntries(STEP_NAMES.map((s) => [functionPlaceholder(s), functionArn(env, s)])),
       ...Object.fromEntries(
-        procedureNames().map((p) => [`${pascal(p)}StateMachineArn`, stateMachineArn(env, p)]),
+        procedureNames().map((p) => [stateMachinePlaceholder(p), stateMachineArn(env, p)]),
       ),
       ...options.substitutions,
     };
@@ -378,17 +372,16 @@ export class LocalEngine {
           log: this.options.logs.forStep(step, execution.arn),
         });
     }
-    const dynamo = /^arn:aws:states:::dynamodb:(putItem|getItem|deleteItem|updateItem)$/.exec(resource);
+    const dynamo = INTEGRATION.dynamodb.exec(resource);
     if (dynamo) return (input) => this.options.dynamo.integration(dynamo[1] as string, input);
-    if (resource === 'arn:aws:states:::sns:publish')
-      return (input, execution) => this.publish(input, execution);
-    if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') {
+    if (resource === RESOURCE.snsPublish) return (input, execution) => this.publish(input, execution);
+    if (resource === RESOURCE.lambdaInvokeWaitForTaskToken) {
       return (input, execution) => this.invokeAndWait(input, execution, state);
     }
-    if (resource === 'arn:aws:states:::states:startExecution.sync:2') {
+    if (resource === RESOURCE.startExecutionSync) {
       return (input, execution) => this.startChild(input, execution);
     }
-    if (resource === 'arn:aws:states:::aws-sdk:sfn:stopExecution') {
+    if (resource === RESOURCE.stopExecution) {
       return async (input) => {
         const p = input as { ExecutionArn: string; Error?: string; Cause?: string };
         return this.stop(p.ExecutionArn, { error: p.Error, cause: p.Cause });
@@ -486,8 +479,4 @@ export class LocalEngine {
       StopDate: child.stoppedAt,
     };
   }
-}
-
-function pascal(name: string): string {
-  return name.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
 }

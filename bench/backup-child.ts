@@ -1,6 +1,6 @@
 /**
  * The measured process of the backup benchmark (bench/backup.ts bundles it with esbuild and runs it
- * with plain node, as the data task's image runs functions/data/task.ts). It wires DataDeps like the
+ * with plain node, as the data task's image runs tasks/data/task.ts). It wires DataDeps like the
  * data task's `main` does (S3 client from SB_S3_ENDPOINT, the real S3 adapters, the Powertools
  * logger), runs one job and writes `{ ms, maxRssMB, result }` to the job's resultFile. s3rver runs
  * in the parent, so its memory is not counted here.
@@ -13,12 +13,12 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
-import { manifestKeyOf, objectKeyOf, readManifest } from '../functions/data/manifest';
-import { backupPostgres, type DataDeps, type PgEnv, restorePostgres } from '../functions/data/postgres';
-import { backupSqlite } from '../functions/data/sqlite';
 import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { S3StreamStore } from '../functions/shared/adapters/s3-stream-store';
 import { asLog, createLogger } from '../functions/shared/observability';
+import { manifestKeyOf, objectKeyOf, readManifest } from '../tasks/data/manifest';
+import { backupPostgres, type DataDeps, type PgEnv, restorePostgres } from '../tasks/data/postgres';
+import { backupSqlite } from '../tasks/data/sqlite';
 
 export type ChildJob =
   | { kind: 'pg-backup'; database: string; backupId: string; resultFile: string }

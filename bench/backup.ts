@@ -30,11 +30,11 @@ import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import { build } from 'esbuild';
 import pg from 'pg';
-import type { BackupManifest } from '../functions/data/manifest';
-import { rowCounts } from '../functions/data/postgres';
 import { S3StreamStore } from '../functions/shared/adapters/s3-stream-store';
 import { ThrowawayPostgres } from '../local/postgres';
 import { LocalS3 } from '../local/s3';
+import type { BackupManifest } from '../tasks/data/manifest';
+import { rowCounts } from '../tasks/data/postgres';
 import { BENCH_BUCKET, type ChildJob, type ChildResult, type WriterPhase } from './backup-child';
 
 const MB = 1e6;

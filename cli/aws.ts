@@ -2,9 +2,9 @@ import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/clie
 import { S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { listBackups, type Store } from '../functions/data/manifest';
 import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { FLAG_NAMES, flagParameterName } from '../functions/shared/flags';
+import { listBackups, type Store } from '../tasks/data/manifest';
 
 /** Where a deployed stack publishes what the CLI needs (see lib/: discovery parameters). */
 export function discovery(env: string, prefix = `/switchback/${env}`) {

@@ -1,7 +1,7 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FLAG_NAMES, flagParameterName } from '../functions/shared/flags';
-import { parameterPrefix, parseStages, type StageConfig, StageConfigError } from './config';
+import { parameterPrefix, parseStages, type StageConfig, StageConfigError } from './config/stage';
 import { FEATURE_FLAGS } from './defaults';
 import { PROCEDURES, procedureParameterName, SwitchbackStack } from './switchback-stack';
 

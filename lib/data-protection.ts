@@ -1,28 +1,27 @@
 import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { StepName } from '../functions/index';
 import type { RuntimeConfig } from '../functions/shared/config';
+import { LOCK_TAKERS } from '../procedures/index';
 import type { BackupBucket } from './backup-bucket';
-import type { DataConfig, DataNetworkConfig } from './data-schema';
+import type { DataConfig, DataNetworkConfig } from './config/data-schema';
 import { DataTask } from './data-task';
-import type { HouseFunction } from './house-function';
-import { Procedure, type ProcedureBinding } from './procedure';
+import { Procedure, type ProcedureContext } from './procedure';
 
 /** The data procedures, by ASL file name: deployed only when the stage configures `data`. */
 export const DATA_PROCEDURES = ['backup', 'restore-postgres', 'restore-sqlite'] as const;
 export type DataProcedureName = (typeof DATA_PROCEDURES)[number];
 
 /** The data procedures that take the environment lock (the janitor must guard them). */
-export const LOCKING_DATA_PROCEDURES: readonly DataProcedureName[] = ['restore-postgres', 'restore-sqlite'];
+export const LOCKING_DATA_PROCEDURES: readonly DataProcedureName[] = DATA_PROCEDURES.filter((p) =>
+  (LOCK_TAKERS as readonly string[]).includes(p),
+);
 
 export interface DataProtectionProps {
-  /** Environment (stage) name. */
-  readonly environment: string;
+  /** The environment's steps, lock, topic and log retention. */
+  readonly context: ProcedureContext;
   /** The stage's `data` section. */
   readonly data: DataConfig;
   /** Where the data task runs. */
@@ -32,15 +31,6 @@ export interface DataProtectionProps {
   /** The runtime configuration the steps and the data task read (must carry `data`). */
   readonly runtimeConfig: RuntimeConfig;
   readonly backups: BackupBucket;
-  /** The step functions; the data steps get their grants here. */
-  readonly functions: Readonly<Record<StepName, HouseFunction>>;
-  /**
-   * Bindings the procedures may use (Environment, LockTableName, NotificationTopicArn and every
-   * step's `${<Step>FunctionArn}`); each procedure receives those its definition names.
-   */
-  readonly bindings: Readonly<Record<string, ProcedureBinding>>;
-  readonly logRetention: RetentionDays;
-  readonly alarmTopic: ITopic;
 }
 
 /**
@@ -58,7 +48,8 @@ export class DataProtection extends Construct {
 
   constructor(scope: Construct, id: string, props: DataProtectionProps) {
     super(scope, id);
-    const { data, functions: fns, backups } = props;
+    const { data, backups } = props;
+    const fns = props.context.steps;
 
     this.task = new DataTask(this, 'Task', {
       clusterName: props.clusterName,
@@ -66,10 +57,10 @@ export class DataProtection extends Construct {
       network: props.network,
       runtimeConfig: props.runtimeConfig,
       backups,
-      logRetention: props.logRetention,
+      logRetention: props.context.logRetention,
     });
 
-    // Each data step gets exactly what its code calls (functions/<step>/, functions/data/manifest.ts).
+    // Each data step gets exactly what its code calls (functions/<step>/, tasks/data/manifest.ts).
     fns['data-result'].bindTaskResults(backups);
     fns['backup-catalog'].bindBackupCatalog(backups);
     for (const writer of data.writers) {
@@ -77,22 +68,15 @@ export class DataProtection extends Construct {
       fns['check-stable'].bindService(writer, 'describe');
     }
 
-    const available: Record<string, ProcedureBinding> = {
-      ...props.bindings,
-      DataTaskClusterArn: { ecsCluster: this.task },
-      DataTaskDefinitionArn: { ecsTask: this.task },
-    };
-    const make = (name: DataProcedureName, constructId: string) => {
-      const used = Procedure.placeholders(Procedure.definition(name));
-      const missing = used.filter((p) => !(p in available));
-      if (missing.length) throw new Error(`DataProtection: nothing to bind ${missing.join(', ')} of ${name}`);
-      return new Procedure(this, constructId, {
+    const make = (name: DataProcedureName, constructId: string) =>
+      new Procedure(this, constructId, {
         name,
-        bindings: Object.fromEntries(used.map((p) => [p, available[p] as ProcedureBinding])),
-        logRetention: props.logRetention,
-        alarmTopic: props.alarmTopic,
+        context: props.context,
+        bindings: {
+          DataTaskClusterArn: { ecsCluster: this.task },
+          DataTaskDefinitionArn: { ecsTask: this.task },
+        },
       });
-    };
     const backup = make('backup', 'Backup');
     this.procedures = {
       backup,
@@ -116,14 +100,14 @@ export class DataProtection extends Construct {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
       }),
-      description: `Switchback ${props.environment}: lets EventBridge Scheduler start scheduled backups, nothing else`,
+      description: `Switchback ${props.context.environment}: lets EventBridge Scheduler start scheduled backups, nothing else`,
     });
     this.scheduleRole = role;
     const expression = ScheduleExpression.expression(data.schedule, TimeZone.ETC_UTC);
     this.schedules = targets.map(
       ({ store, database }) =>
         new Schedule(this, `Schedule-${store}-${database}`, {
-          description: `Switchback ${props.environment}: scheduled backup of ${store} ${database}`,
+          description: `Switchback ${props.context.environment}: scheduled backup of ${store} ${database}`,
           schedule: expression,
           target: new StepFunctionsStartExecution(backup.stateMachine, {
             role,
@@ -139,10 +123,5 @@ export class DataProtection extends Construct {
           }),
         }),
     );
-  }
-
-  /** The data procedures that take the lock. */
-  get lockTakers(): Procedure[] {
-    return LOCKING_DATA_PROCEDURES.map((name) => this.procedures[name]);
   }
 }

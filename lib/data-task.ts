@@ -20,7 +20,7 @@ import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { RUNTIME_CONFIG_ENV, type RuntimeConfig } from '../functions/shared/config';
 import type { BackupBucket } from './backup-bucket';
-import { type DataConfig, type DataNetworkConfig, dataPrefixes } from './data-schema';
+import { type DataConfig, type DataNetworkConfig, dataPrefixes } from './config/data-schema';
 import { DATA_TASK_DEFAULTS } from './defaults';
 import { acknowledge, acknowledgeWildcardResource } from './nag';
 import type { EcsTaskTarget } from './procedure';
@@ -54,7 +54,7 @@ export interface DataTaskProps {
 }
 
 /**
- * The data task: `functions/data/task.ts` in a container on ECS Fargate (Linux, ARM64), started by
+ * The data task: `tasks/data/task.ts` in a container on ECS Fargate (Linux, ARM64), started by
  * the backup and restore procedures with `ecs:runTask.sync`. It runs pg_dump / pg_restore against
  * the configured PostgreSQL server (PGPASSWORD injected by ECS from SSM or Secrets Manager; never in
  * the template or an execution) and SQLite backups and restores on the app's EFS access point,
@@ -215,7 +215,7 @@ export class DataTask extends Construct implements EcsTaskTarget {
     );
   }
 
-  /** Exactly what functions/data/task.ts calls on the bucket (S3BlobStore, S3StreamStore). */
+  /** Exactly what tasks/data/task.ts calls on the bucket (S3BlobStore, S3StreamStore). */
   private grantBackups(backups: BackupBucket, environment: string): void {
     const prefixes = dataPrefixes(environment);
     const backupObjects = backups.grantPrefix(this.taskRole, prefixes.backups, {

@@ -1,18 +1,13 @@
-import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { functionPlaceholder, STEP_NAMES, type StepName } from '../functions/index';
 import type { DatabaseRuntimeConfig } from '../functions/shared/database-config';
 import type { BackupBucket } from './backup-bucket';
 import type { DataProtection } from './data-protection';
 import type { Flags } from './flags';
-import type { HouseFunction } from './house-function';
-import { Procedure, type ProcedureBinding } from './procedure';
+import { Procedure, type ProcedureContext } from './procedure';
 
 export interface DatabaseCutoverProps {
-  /** Environment name (the lock item's key, notification attributes). */
-  readonly environment: string;
+  /** The environment's steps, lock, topic and log retention. */
+  readonly context: ProcedureContext;
   /** The stage's database section, as the steps receive it. */
   readonly database: DatabaseRuntimeConfig;
   readonly flags: Flags;
@@ -20,11 +15,6 @@ export interface DatabaseCutoverProps {
   readonly backups: BackupBucket;
   /** The change records' prefix (the rollback plans from the cutover's record). */
   readonly changeRecordPrefix: string;
-  /** The stack's step functions; this construct binds the database steps' own permissions. */
-  readonly functions: Readonly<Record<StepName, HouseFunction>>;
-  readonly lockTable: ITable;
-  readonly topic: ITopic;
-  readonly logRetention: RetentionDays;
   /** The backup procedure the cutover starts for a verified backup of the target (from `data`). */
   readonly data?: DataProtection;
 }
@@ -46,7 +36,7 @@ export class DatabaseCutover extends Construct {
 
   constructor(scope: Construct, id: string, props: DatabaseCutoverProps) {
     super(scope, id);
-    const fns = props.functions;
+    const fns = props.context.steps;
     const { source, target } = props.database;
     fns['migrate-vectors']
       .bindDatabaseSecrets([target.connection], { qdrantKey: true })
@@ -59,39 +49,20 @@ export class DatabaseCutover extends Construct {
     fns['database-report'].bindDatabaseCutovers(props.backups);
     // database-input reads only its configuration.
 
-    const common: Record<string, ProcedureBinding> = {
-      Environment: { value: props.environment },
-      LockTableName: { table: props.lockTable },
-      NotificationTopicArn: { topic: props.topic },
-    };
-    const steps = (name: string): Record<string, ProcedureBinding> => {
-      const used = new Set(Procedure.placeholders(Procedure.definition(name)));
-      return Object.fromEntries(
-        STEP_NAMES.filter((s) => used.has(functionPlaceholder(s))).map((s) => [
-          functionPlaceholder(s),
-          { function: fns[s] },
-        ]),
-      );
-    };
     this.rollback = new Procedure(this, 'Rollback', {
       name: 'database-rollback',
-      bindings: { ...common, ...steps('database-rollback') },
-      logRetention: props.logRetention,
-      alarmTopic: props.topic,
+      context: props.context,
     });
     this.cutover = new Procedure(this, 'Cutover', {
       name: 'database-cutover',
+      context: props.context,
       bindings: {
-        ...common,
-        ...steps('database-cutover'),
         DatabaseRollbackStateMachineArn: { stateMachine: this.rollback.stateMachine },
         // Without `data` the stage config refuses `database` (its backups name data.postgres databases).
         BackupStateMachineArn: props.data
           ? { stateMachine: props.data.procedures.backup.stateMachine }
-          : { notDeployed: `switchback-${props.environment}-backup-not-deployed` },
+          : { notDeployed: `switchback-${props.context.environment}-backup-not-deployed` },
       },
-      logRetention: props.logRetention,
-      alarmTopic: props.topic,
     });
   }
 }

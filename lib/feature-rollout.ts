@@ -1,26 +1,16 @@
-import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { functionPlaceholder, STEP_NAMES, type StepName } from '../functions/index';
 import type { GateMetricsSpec } from '../functions/shared/gate-metrics';
 import { MEMORY_CONTEXT_FLAG } from '../functions/shared/memory-context';
 import type { BackupBucket } from './backup-bucket';
 import type { Flags } from './flags';
-import type { HouseFunction } from './house-function';
-import { Procedure, type ProcedureBinding } from './procedure';
+import { Procedure, type ProcedureContext } from './procedure';
 
 export interface FeatureRolloutProps {
-  /** Environment name (the lock item's key, notification attributes). */
-  readonly environment: string;
+  /** The environment's steps, lock, topic and log retention. */
+  readonly context: ProcedureContext;
   readonly flags: Flags;
   /** Where rollout logs go (`rollouts/<env>/`). */
   readonly backups: BackupBucket;
-  /** The stack's step functions; this construct binds the rollout's own. */
-  readonly functions: Readonly<Record<StepName, HouseFunction>>;
-  readonly lockTable: ITable;
-  readonly topic: ITopic;
-  readonly logRetention: RetentionDays;
   /** Where the gate reads its signals and which alarms are P0 (see `gateMetricsSpec`). */
   readonly gateMetrics: GateMetricsSpec;
 }
@@ -38,7 +28,7 @@ export class FeatureRollout extends Construct {
 
   constructor(scope: Construct, id: string, props: FeatureRolloutProps) {
     super(scope, id);
-    const fns = props.functions;
+    const fns = props.context.steps;
     const flag = [MEMORY_CONTEXT_FLAG] as const;
     fns.rollout.bindFlags(props.flags, flag, 'read-write').bindRolloutLogs(props.backups);
     fns['disable-feature'].bindFlags(props.flags, flag, 'read-write');
@@ -49,35 +39,14 @@ export class FeatureRollout extends Construct {
     fns['request-approval'].bindRolloutLogs(props.backups);
     // feature-input and feature-check need no AWS permission (feature-check calls the app over HTTP).
 
-    const common: Record<string, ProcedureBinding> = {
-      Environment: { value: props.environment },
-      LockTableName: { table: props.lockTable },
-      NotificationTopicArn: { topic: props.topic },
-    };
-    const steps = (name: string): Record<string, ProcedureBinding> => {
-      const used = new Set(Procedure.placeholders(Procedure.definition(name)));
-      return Object.fromEntries(
-        STEP_NAMES.filter((s) => used.has(functionPlaceholder(s))).map((s) => [
-          functionPlaceholder(s),
-          { function: fns[s] },
-        ]),
-      );
-    };
     this.disable = new Procedure(this, 'Disable', {
       name: 'feature-disable',
-      bindings: { ...common, ...steps('feature-disable') },
-      logRetention: props.logRetention,
-      alarmTopic: props.topic,
+      context: props.context,
     });
     this.rollout = new Procedure(this, 'Rollout', {
       name: 'feature-rollout',
-      bindings: {
-        ...common,
-        ...steps('feature-rollout'),
-        FeatureDisableStateMachineArn: { stateMachine: this.disable.stateMachine },
-      },
-      logRetention: props.logRetention,
-      alarmTopic: props.topic,
+      context: props.context,
+      bindings: { FeatureDisableStateMachineArn: { stateMachine: this.disable.stateMachine } },
     });
   }
 }

@@ -5,7 +5,7 @@ import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { MonitoringConfig } from './alarm-schema';
+import type { MonitoringConfig } from './config/alarm-schema';
 import type { HouseFunction } from './house-function';
 
 export interface HealthProbeProps {

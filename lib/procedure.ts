@@ -10,6 +10,8 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { functionPlaceholder, STEP_NAMES, type StepName } from '../functions/index';
+import { INTEGRATION, PLACEHOLDER, RESOURCE } from '../procedures/integrations';
 import { PROCEDURE_ALARM_DEFAULTS, STATE_MACHINE_LOGGING, STATE_MACHINE_TRACING } from './defaults';
 import type { HouseFunction } from './house-function';
 import { acknowledge, acknowledgeWildcardResource, STAR_ONLY_REASONS } from './nag';
@@ -54,15 +56,43 @@ export type ProcedureBinding =
   /** Substitutes a literal string (environment name and the like); grants nothing. */
   | { readonly value: string };
 
+/**
+ * What every procedure of an environment may bind: the placeholders the shared protocol uses
+ * (`${Environment}`, `${LockTableName}`, `${NotificationTopicArn}`) and one `${<Step>FunctionArn}`
+ * per step. A Procedure binds from it exactly the placeholders its definition uses.
+ */
+export interface ProcedureContext {
+  readonly environment: string;
+  readonly lockTable: ITable;
+  readonly topic: ITopic;
+  readonly steps: Readonly<Record<StepName, HouseFunction>>;
+  readonly logRetention: RetentionDays;
+}
+
 export interface ProcedureProps {
   /** The procedure, by its file name: `statemachines/<name>.asl.json`. */
   readonly name: string;
-  /** One binding per placeholder in the definition, no more and no fewer. */
-  readonly bindings: Readonly<Record<string, ProcedureBinding>>;
-  /** Retention of the state machine's log group. */
-  readonly logRetention: RetentionDays;
-  /** Where the failed / timed-out / aborted alarms notify. */
-  readonly alarmTopic: ITopic;
+  /**
+   * The environment's shared bindings; the Procedure takes from it what its definition uses.
+   * @default - none: `bindings` must cover every placeholder
+   */
+  readonly context?: ProcedureContext;
+  /**
+   * The procedure's own placeholders (child state machines, ECS tasks...), each used by the
+   * definition; with `context`, together they bind every placeholder, no more and no fewer.
+   * @default - none
+   */
+  readonly bindings?: Readonly<Record<string, ProcedureBinding>>;
+  /**
+   * Retention of the state machine's log group.
+   * @default - the context's
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Where the failed / timed-out / aborted alarms notify.
+   * @default - the context's topic
+   */
+  readonly alarmTopic?: ITopic;
   /**
    * Read the definition from this file instead.
    * @default - `statemachines/<name>.asl.json`
@@ -87,14 +117,14 @@ interface AslState {
   readonly Iterator?: { readonly States?: Record<string, AslState> };
 }
 
-const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
-const DYNAMODB = /^arn:aws:states:::dynamodb:(putItem|getItem|deleteItem|updateItem)$/;
-const START_EXECUTION = /^arn:aws:states:::states:startExecution(\.sync(:2)?)?$/;
-const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
-/** Lambda through the optimized integration (`lambda:invoke`, `.waitForTaskToken` for callbacks). */
-const LAMBDA_INVOKE = /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/;
-const STOP_EXECUTION = 'arn:aws:states:::aws-sdk:sfn:stopExecution';
-const RUN_TASK = /^arn:aws:states:::ecs:runTask(\.sync)?$/;
+const {
+  dynamodb: DYNAMODB,
+  startExecution: START_EXECUTION,
+  snsPublish: SNS_PUBLISH,
+  lambdaInvoke: LAMBDA_INVOKE,
+  stopExecution: STOP_EXECUTION,
+  ecsRunTask: RUN_TASK,
+} = INTEGRATION;
 
 /**
  * One Step Functions procedure loaded from its ASL file. The construct reads the definition,
@@ -133,9 +163,21 @@ export class Procedure extends Construct {
     }
 
     const used = Procedure.placeholders(text);
-    const bound = Object.keys(props.bindings).sort();
+    const explicit = props.bindings ?? {};
+    const unused = Object.keys(explicit)
+      .filter((b) => !used.includes(b))
+      .sort();
+    const bindings: Record<string, ProcedureBinding> = {
+      ...contextBindings(props.context, used),
+      ...explicit,
+    };
+    const bound = Object.keys(bindings);
     const unbound = used.filter((p) => !bound.includes(p));
-    const unused = bound.filter((b) => !used.includes(b));
+    const logRetention = props.logRetention ?? props.context?.logRetention;
+    const alarmTopic = props.alarmTopic ?? props.context?.topic;
+    if (logRetention === undefined || alarmTopic === undefined) {
+      throw new Error(`Procedure ${props.name}: give a context, or logRetention and alarmTopic`);
+    }
     if (unbound.length) {
       throw new Error(
         `Procedure ${props.name}: no binding for placeholder(s) ${unbound.map((p) => `\${${p}}`).join(', ')}`,
@@ -145,14 +187,15 @@ export class Procedure extends Construct {
       throw new Error(`Procedure ${props.name}: binding(s) ${unused.join(', ')} not used by the definition`);
     }
 
-    const grants = new GrantCollector(props.name, props.bindings, props.stoppable ?? []);
+    const grants = new GrantCollector(props.name, bindings, props.stoppable ?? []);
     walkTasks(definition.States ?? {}, (stateName, state) => grants.task(stateName, state));
     grants.checkStoppable();
 
-    this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
+    this.logGroup = new LogGroup(this, 'Logs', { retention: logRetention });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
-      definitionBody: DefinitionBody.fromString(text),
-      definitionSubstitutions: substitutions(props.bindings, Stack.of(this)),
+      // Minified: the committed file is indented for reading; the template carries only what runs.
+      definitionBody: DefinitionBody.fromString(JSON.stringify(definition)),
+      definitionSubstitutions: substitutions(bindings, Stack.of(this)),
       logs: { destination: this.logGroup, ...STATE_MACHINE_LOGGING },
       tracingEnabled: STATE_MACHINE_TRACING,
     });
@@ -188,10 +231,27 @@ export class Procedure extends Construct {
         treatMissingData: TreatMissingData.NOT_BREACHING,
         alarmDescription: `Switchback ${props.name}: an execution ${what.toLowerCase()}. Check the execution history, the notification it sent and the lock.`,
       });
-      alarm.addAlarmAction(new SnsAction(props.alarmTopic));
+      alarm.addAlarmAction(new SnsAction(alarmTopic));
       return alarm;
     });
   }
+}
+
+/** The context's bindings for the placeholders a definition uses. */
+function contextBindings(
+  context: ProcedureContext | undefined,
+  used: readonly string[],
+): Record<string, ProcedureBinding> {
+  if (!context) return {};
+  const available: Record<string, ProcedureBinding> = {
+    Environment: { value: context.environment },
+    LockTableName: { table: context.lockTable },
+    NotificationTopicArn: { topic: context.topic },
+    ...Object.fromEntries(STEP_NAMES.map((s) => [functionPlaceholder(s), { function: context.steps[s] }])),
+  };
+  return Object.fromEntries(
+    used.filter((p) => p in available).map((p) => [p, available[p] as ProcedureBinding]),
+  );
 }
 
 function substitutions(
@@ -255,7 +315,7 @@ class GrantCollector {
   checkStoppable(): void {
     if (this.stoppable.length && !this.stops) {
       throw new Error(
-        `Procedure ${this.procedure}: stoppable state machines are declared but no Task uses ${STOP_EXECUTION}`,
+        `Procedure ${this.procedure}: stoppable state machines are declared but no Task uses ${RESOURCE.stopExecution}`,
       );
     }
   }
@@ -293,7 +353,7 @@ class GrantCollector {
       this.tables.set(key, entry);
       return;
     }
-    if (resource === SNS_PUBLISH) {
+    if (SNS_PUBLISH.test(resource)) {
       const topic = this.bound(state, this.placeholderParam(state, task, 'TopicArn'), 'topic', resource);
       this.topics.set(topic.node.path, topic);
       return;
@@ -312,7 +372,7 @@ class GrantCollector {
       this.machines.set(machine.node.path, { machine, sync: Boolean(start[1]) || Boolean(prior?.sync) });
       return;
     }
-    if (resource === STOP_EXECUTION) {
+    if (STOP_EXECUTION.test(resource)) {
       if (!this.stoppable.length) {
         throw this.error(
           state,

@@ -15,9 +15,9 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../functions/shared/metrics';
-import { appDimensions, type ResolvedAlarm } from './alarm-readiness';
-import type { AlarmSpec } from './alarm-schema';
-import type { StageConfig } from './config';
+import { appDimensions, type ResolvedAlarm } from './config/alarm-readiness';
+import type { AlarmSpec } from './config/alarm-schema';
+import type { StageConfig } from './config/stage';
 
 export interface RollbackAlarmsProps {
   readonly stage: StageConfig;

@@ -1,25 +1,28 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
-import { functionPlaceholder, STEP_NAMES, type StepName } from '../functions/index';
-import { FLAG_NAMES, type FlagName } from '../functions/shared/flags';
-import { MEMORY_CONTEXT_OFF, serializeMemoryContextFlag } from '../functions/shared/memory-context';
+import { STEP_NAMES, type StepName } from '../functions/index';
+import { FLAG_NAMES, type FlagName, initialFlagValues } from '../functions/shared/flags';
 import { METRICS_NAMESPACE } from '../functions/shared/metrics';
-import { alarmCatalog, resolveAlarms } from './alarm-readiness';
+import { LOCK_TAKERS } from '../procedures/index';
+import { stateMachinePlaceholder } from '../procedures/integrations';
 import { BackupBucket } from './backup-bucket';
-import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig } from './config';
+import { alarmCatalog, resolveAlarms } from './config/alarm-readiness';
+import { dataNetwork } from './config/data-schema';
+import { gateMetricsSpec } from './config/feature-rollout-schema';
+import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig } from './config/stage';
 import { type DataProcedureName, DataProtection } from './data-protection';
-import { dataNetwork } from './data-schema';
 import { DATABASE_PROCEDURES, DatabaseCutover, type DatabaseProcedureName } from './database-cutover';
 import { ExecutionLock } from './execution-lock';
 import { FeatureRollout } from './feature-rollout';
-import { gateMetricsSpec } from './feature-rollout-schema';
 import { Flags } from './flags';
 import { HealthProbe } from './health-probe';
 import { HouseFunction } from './house-function';
 import { Notifications } from './notifications';
-import { Procedure, type ProcedureBinding } from './procedure';
+import type { Procedure, ProcedureContext } from './procedure';
+import { ProviderProcedures } from './provider-procedures';
 import { RollbackAlarms } from './rollback-alarms';
+import { RollbackRouter } from './rollback-router';
 
 /** Per-step sizing and placement. Timeouts stay below the Tasks' `TimeoutSeconds` (30 s / 60 s). */
 export const STEP_SETTINGS: Readonly<
@@ -120,15 +123,10 @@ export class SwitchbackStack extends Stack {
 
     this.flags = new Flags(this, 'Flags', {
       prefix: parameterPrefix(stage),
-      initialValues: {
-        'memory/provider': 'native',
-        'memory/http-base': stage.endpoints.sidecarBaseUrl,
-        'maintenance-mode': 'off',
-        'automation/paused': 'false',
-        'features/memory-context': serializeMemoryContextFlag(MEMORY_CONTEXT_OFF),
-        // Seed 002: the connection in use before any database cutover.
-        'database/active': stage.database?.source.connection ?? 'legacy',
-      },
+      initialValues: initialFlagValues({
+        sidecarBaseUrl: stage.endpoints.sidecarBaseUrl,
+        databaseConnection: stage.database?.source.connection,
+      }),
     });
     this.backups = new BackupBucket(this, 'Backups', {
       noncurrentVersionDays: stage.backups.noncurrentVersionDays,
@@ -172,106 +170,59 @@ export class SwitchbackStack extends Stack {
     fns['restart-service'].bindService('api', 'update');
     fns['check-stable'].bindService('api', 'describe');
 
-    const common: Record<string, ProcedureBinding> = {
-      Environment: { value: stage.name },
-      LockTableName: { table: this.lock.table },
-      NotificationTopicArn: { topic },
-    };
-    const stepBindings = (name: ProcedureName): Record<string, ProcedureBinding> => {
-      const used = new Set(Procedure.placeholders(Procedure.definition(name)));
-      return Object.fromEntries(
-        STEP_NAMES.filter((s) => used.has(functionPlaceholder(s))).map((s) => [
-          functionPlaceholder(s),
-          { function: fns[s] },
-        ]),
-      );
+    const context: ProcedureContext = {
+      environment: stage.name,
+      lockTable: this.lock.table,
+      topic,
+      steps: fns,
+      logRetention,
     };
 
     // Backups and restores (issue #3): the data task, backup / restore procedures and the schedule.
     const network = dataNetwork(stage);
     if (stage.data && network) {
       this.data = new DataProtection(this, 'Data', {
-        environment: stage.name,
+        context,
         data: stage.data,
         network,
         clusterName: stage.services.cluster,
         runtimeConfig,
         backups: this.backups,
-        functions: fns,
-        bindings: {
-          ...common,
-          ...Object.fromEntries(STEP_NAMES.map((s) => [functionPlaceholder(s), { function: fns[s] }])),
-        },
-        logRetention,
-        alarmTopic: topic,
       });
     }
-    const dataLockTakers = (this.data?.lockTakers ?? []).map((p) => p.stateMachine);
+    const provider = new ProviderProcedures(this, 'Provider', { context, data: this.data });
 
-    const rollback = new Procedure(this, 'ProviderRollback', {
-      name: 'provider-rollback',
-      bindings: { ...common, ...stepBindings('provider-rollback') },
-      logRetention,
-      alarmTopic: topic,
-    });
-    const cutover = new Procedure(this, 'ProviderCutover', {
-      name: 'provider-cutover',
-      bindings: {
-        ...common,
-        ...stepBindings('provider-cutover'),
-        ProviderRollbackStateMachineArn: { stateMachine: rollback.stateMachine },
-        ...backupBeforeCutover(stage.name, this.data),
-      },
-      logRetention,
-      alarmTopic: topic,
-    });
-
-    // Alarm-started rollbacks: thresholds -> EventBridge -> rollback router -> the matrix's rollback.
-    // resolveAlarms is the readiness check: an alarm that is not ready fails the synth, named.
     // Seed 002's database cutover (issue #5): deployed with the stage's `database` section.
     if (stage.database) {
       this.database = new DatabaseCutover(this, 'DatabaseCutover', {
-        environment: stage.name,
+        context,
         database: stage.database,
         flags: this.flags,
         backups: this.backups,
         changeRecordPrefix: changeRecordPrefix(stage),
-        functions: fns,
-        lockTable: this.lock.table,
-        topic,
-        logRetention,
         data: this.data,
       });
     }
+
+    // Alarm-started rollbacks: thresholds -> EventBridge -> rollback router -> the matrix's rollback.
+    // resolveAlarms is the readiness check: an alarm that is not ready fails the synth, named.
     const resolvedAlarms = resolveAlarms(stage, {
       deployedProcedures: [...PROCEDURES, ...(this.database ? DATABASE_PROCEDURES : [])],
     });
-    fns['route-alarm']
-      .bindFlags(this.flags, ['automation/paused'], 'read')
-      .bindAlarmCatalog(alarmCatalog(stage, resolvedAlarms));
-    fns['plan-response'].bindChangeRecords(this.backups, changeRecordPrefix(stage), 'read');
-    fns['incident-report'].bindIncidentReports(this.backups).bindMetrics(METRICS_NAMESPACE);
     fns['health-probe'].bindMetrics(METRICS_NAMESPACE);
-    const router = new Procedure(this, 'RollbackRouter', {
-      name: 'rollback-router',
-      bindings: {
-        ...common,
-        ...stepBindings('rollback-router'),
-        ProviderRollbackStateMachineArn: { stateMachine: rollback.stateMachine },
-        // A data rollback (decision matrix) runs database-rollback; without `database` the readiness
-        // check refuses data alarms, so that branch never runs and is granted nothing.
-        DatabaseRollbackStateMachineArn: this.database
-          ? { stateMachine: this.database.rollback.stateMachine }
-          : { notDeployed: `switchback-${stage.name}-database-rollback-not-deployed` },
-      },
-      stoppable: [cutover.stateMachine, ...(this.database ? [this.database.cutover.stateMachine] : [])],
-      logRetention,
-      alarmTopic: topic,
+    const router = new RollbackRouter(this, 'RollbackRouter', {
+      context,
+      flags: this.flags,
+      backups: this.backups,
+      changeRecordPrefix: changeRecordPrefix(stage),
+      alarmCatalog: alarmCatalog(stage, resolvedAlarms),
+      provider,
+      database: this.database,
     });
     this.alarms = new RollbackAlarms(this, 'Alarms', {
       stage,
       alarms: resolvedAlarms,
-      router: router.stateMachine,
+      router: router.procedure.stateMachine,
       topic,
     });
     this.healthProbe = new HealthProbe(this, 'HealthProbe', {
@@ -284,38 +235,38 @@ export class SwitchbackStack extends Stack {
 
     // Phased feature rollout and emergency disable (seed 003); the gate treats the P0 alarms as fatal.
     const features = new FeatureRollout(this, 'FeatureRollout', {
-      environment: stage.name,
+      context,
       flags: this.flags,
       backups: this.backups,
-      functions: fns,
-      lockTable: this.lock.table,
-      topic,
-      logRetention,
       gateMetrics: gateMetricsSpec(
         stage,
         resolvedAlarms.filter((a) => a.decision.priority === 'P0').map((a) => a.name),
       ),
     });
 
+    // The janitor watches every deployed procedure that takes the lock (one list: LOCK_TAKERS).
+    const deployed: Procedure[] = [
+      provider.cutover,
+      provider.rollback,
+      router.procedure,
+      features.rollout,
+      features.disable,
+      ...Object.values(this.data?.procedures ?? {}),
+      ...(this.database ? [this.database.cutover, this.database.rollback] : []),
+    ];
     const janitor = this.lock.addJanitor({
       environment: stage.name,
-      guarded: [
-        cutover.stateMachine,
-        rollback.stateMachine,
-        router.stateMachine,
-        features.rollout.stateMachine,
-        features.disable.stateMachine,
-        ...dataLockTakers,
-        ...(this.database ? [this.database.cutover.stateMachine, this.database.rollback.stateMachine] : []),
-      ],
+      guarded: deployed
+        .filter((p) => (LOCK_TAKERS as readonly string[]).includes(p.name))
+        .map((p) => p.stateMachine),
       topic,
       logRetention,
     });
     this.procedures = {
-      'provider-rollback': rollback,
-      'provider-cutover': cutover,
+      'provider-rollback': provider.rollback,
+      'provider-cutover': provider.cutover,
       'lock-janitor': janitor,
-      'rollback-router': router,
+      'rollback-router': router.procedure,
       'feature-disable': features.disable,
       'feature-rollout': features.rollout,
     };
@@ -339,7 +290,7 @@ export class SwitchbackStack extends Stack {
         stringValue: procedure.stateMachine.stateMachineArn,
         description: `Switchback ${stage.name}: ARN of the ${name} state machine (read by the switchback CLI)`,
       });
-      new CfnOutput(this, `${pascal(name)}StateMachineArn`, {
+      new CfnOutput(this, stateMachinePlaceholder(name), {
         value: procedure.stateMachine.stateMachineArn,
       });
     }
@@ -358,26 +309,4 @@ export class SwitchbackStack extends Stack {
     new CfnOutput(this, 'LockTableName', { value: this.lock.table.tableName });
     new CfnOutput(this, 'FlagPrefix', { value: parameterPrefix(stage) });
   }
-}
-
-/**
- * The cutover backs up every configured database first (seed 000) by starting `backup`. Without
- * `data` its list of databases is empty, so that Task never runs: it is bound to an ARN that names
- * no state machine, and granted nothing.
- */
-function backupBeforeCutover(
-  environment: string,
-  data: DataProtection | undefined,
-): Record<string, ProcedureBinding> {
-  if (!Procedure.placeholders(Procedure.definition('provider-cutover')).includes('BackupStateMachineArn')) {
-    return {};
-  }
-  const binding: ProcedureBinding = data
-    ? { stateMachine: data.procedures.backup.stateMachine }
-    : { notDeployed: `switchback-${environment}-backup-not-deployed` };
-  return { BackupStateMachineArn: binding };
-}
-
-function pascal(name: string): string {
-  return name.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
 }

@@ -1,7 +1,7 @@
 import type { AlarmCatalog } from '../functions/shared/alarm-catalog';
-import { alarmCatalog, resolveAlarms } from '../lib/alarm-readiness';
-import type { IncidentsConfig } from '../lib/alarm-schema';
-import { parseStage } from '../lib/config';
+import { alarmCatalog, resolveAlarms } from '../lib/config/alarm-readiness';
+import type { IncidentsConfig } from '../lib/config/alarm-schema';
+import { parseStage } from '../lib/config/stage';
 import { procedureNames } from './definitions';
 
 /**

@@ -8,10 +8,10 @@ import type { Integration } from './engine';
 
 const NODE_MODULES = join(__dirname, '..', 'node_modules');
 
-/** Bundles the data task (functions/data/task.ts) to one JavaScript file, as its image would run it. */
+/** Bundles the data task (tasks/data/task.ts) to one JavaScript file, as its image would run it. */
 export async function buildDataTask(outdir: string): Promise<string> {
   await build({
-    entryPoints: { 'data-task': join(__dirname, '..', 'functions', 'data', 'task.ts') },
+    entryPoints: { 'data-task': join(__dirname, '..', 'tasks', 'data', 'task.ts') },
     outdir,
     bundle: true,
     platform: 'node',

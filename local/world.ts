@@ -8,14 +8,10 @@ import { S3StreamStore } from '../functions/shared/adapters/s3-stream-store';
 import { RealDatabaseConnector } from '../functions/shared/adapters/vector-stores';
 import type { RuntimeConfig } from '../functions/shared/config';
 import { DatabaseRuntimeConfig } from '../functions/shared/database-config';
-import { flagParameterName } from '../functions/shared/flags';
-import {
-  MEMORY_CONTEXT_FLAG,
-  MEMORY_CONTEXT_OFF,
-  serializeMemoryContextFlag,
-} from '../functions/shared/memory-context';
+import { flagParameterName, initialFlagValues } from '../functions/shared/flags';
+import { MEMORY_CONTEXT_FLAG } from '../functions/shared/memory-context';
 import type { MetricsSource } from '../functions/shared/ports';
-import type { IncidentsConfig } from '../lib/alarm-schema';
+import type { IncidentsConfig } from '../lib/config/alarm-schema';
 import { FileParameterStore, secretsOf } from './adapters/file-flag-store';
 import { LocalDynamo } from './adapters/lock-table';
 import { ProcessSupervisor } from './adapters/process-supervisor';
@@ -47,7 +43,7 @@ export interface WorldOptions {
   readonly postgres?: boolean;
   /** How the rollback router handles incidents here (cool-down, change age, settle time). */
   readonly incidents?: Partial<IncidentsConfig>;
-  /** Stage `alarms` overrides for the router's catalog (see lib/alarm-schema.ts). */
+  /** Stage `alarms` overrides for the router's catalog (see lib/config/alarm-schema.ts). */
   readonly alarms?: Record<string, unknown>;
   /** What rollout gates read; a healthy scripted source by default. */
   readonly metricsSource?: MetricsSource;
@@ -107,16 +103,11 @@ export class World {
     };
 
     const parameters = new FileParameterStore(join(dir, 'ssm-parameters.json'), prefix);
-    const initial: Record<string, string> = {
-      'memory/provider': 'native',
-      'memory/http-base': config.endpoints.sidecar,
-      'maintenance-mode': 'off',
-      'automation/paused': 'false',
-      [MEMORY_CONTEXT_FLAG]: serializeMemoryContextFlag(MEMORY_CONTEXT_OFF),
-      'database/active':
-        (options.database?.config as { source?: { connection?: string } } | undefined)?.source?.connection ??
-        'legacy',
-    };
+    const initial = initialFlagValues({
+      sidecarBaseUrl: config.endpoints.sidecar,
+      databaseConnection: (options.database?.config as { source?: { connection?: string } } | undefined)
+        ?.source?.connection,
+    });
     for (const [name, value] of Object.entries(initial)) {
       parameters.putParameter(flagParameterName(prefix, name as never), value, 'String');
     }

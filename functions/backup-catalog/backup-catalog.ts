@@ -8,8 +8,8 @@ import {
   manifestKeyOf,
   resolveBackup,
   Store,
-} from '../data/manifest';
-import { summary } from '../data/task';
+} from '../../tasks/data/manifest';
+import { summary } from '../../tasks/data/task';
 import { type Deps, defineStep } from '../shared/step';
 
 const Resolve = z.strictObject({

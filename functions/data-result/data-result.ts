@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RESULT_KEY, resultKeyOf } from '../data/task';
+import { RESULT_KEY, resultKeyOf } from '../../tasks/data/task';
 import { DataTaskFailedError, ERROR_CLASSES, type SwitchbackError } from '../shared/errors';
 import { defineStep } from '../shared/step';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InvalidFlagValueError, UnknownFlagError } from './errors';
-import { MemoryContextFlagValue } from './memory-context';
+import { MEMORY_CONTEXT_OFF, MemoryContextFlagValue, serializeMemoryContextFlag } from './memory-context';
 
 /**
  * The flags Switchback manages, by name relative to the environment's parameter prefix
@@ -22,6 +22,25 @@ export const FLAG_SCHEMAS = {
 } as const;
 
 export type FlagName = keyof typeof FLAG_SCHEMAS;
+
+/**
+ * The value each flag starts with in a new environment, on AWS (the flags construct) and in a
+ * rehearsal alike: the native provider, maintenance off, automation running, the feature off, and
+ * the database the stage names as its source (seed 002's connection in use before any cutover).
+ */
+export function initialFlagValues(o: {
+  readonly sidecarBaseUrl: string;
+  readonly databaseConnection?: string;
+}): Record<FlagName, string> {
+  return {
+    'memory/provider': 'native',
+    'memory/http-base': o.sidecarBaseUrl,
+    'maintenance-mode': 'off',
+    'automation/paused': 'false',
+    'features/memory-context': serializeMemoryContextFlag(MEMORY_CONTEXT_OFF),
+    'database/active': o.databaseConnection ?? 'legacy',
+  };
+}
 export const FLAG_NAMES = Object.keys(FLAG_SCHEMAS) as FlagName[];
 
 export const FlagNameSchema = z.enum(FLAG_NAMES as [FlagName, ...FlagName[]]);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BackupId, DatabaseName, Store } from '../data/manifest';
+import { BackupId, DatabaseName, Store } from '../../tasks/data/manifest';
 import { parseOrThrow } from '../shared/config';
 import { InvalidInputError } from '../shared/errors';
 import { Reason, RequestedBy, STARTED_BY_KEY } from '../shared/inputs';

@@ -7,9 +7,9 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBackupsCommand } from '../../cli/aws';
-import { type BackupManifest, objectKeyOf, writeManifest } from '../../functions/data/manifest';
 import { S3BlobStore } from '../../functions/shared/adapters/s3-blob-store';
 import { LocalS3 } from '../../local/s3';
+import { type BackupManifest, objectKeyOf, writeManifest } from '../../tasks/data/manifest';
 
 const BUCKET = 'switchback-prod-backups';
 let s3: LocalS3;

@@ -1,7 +1,5 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { listBackups, manifestKeyOf, resolveBackup, writeManifest } from '../../functions/data/manifest';
-import { backupPostgres, checkObject, restorePostgres, verifyPostgres } from '../../functions/data/postgres';
 import { Sha256Meter } from '../../functions/shared/checksum';
 import {
   BackupChecksumMismatchError,
@@ -10,6 +8,8 @@ import {
   RestoreFailedError,
 } from '../../functions/shared/errors';
 import { ThrowawayPostgres } from '../../local/postgres';
+import { listBackups, manifestKeyOf, resolveBackup, writeManifest } from '../../tasks/data/manifest';
+import { backupPostgres, checkObject, restorePostgres, verifyPostgres } from '../../tasks/data/postgres';
 import { flipByte, rewriteObject, startDataHarness } from '../support/data';
 
 let server: ThrowawayPostgres;

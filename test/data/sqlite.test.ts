@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveBackup } from '../../functions/data/manifest';
-import { backupSqlite, inspectSqlite, restoreSqlite } from '../../functions/data/sqlite';
 import { BackupChecksumMismatchError, BackupNotVerifiedError } from '../../functions/shared/errors';
+import { resolveBackup } from '../../tasks/data/manifest';
+import { backupSqlite, inspectSqlite, restoreSqlite } from '../../tasks/data/sqlite';
 import { flipByte, rewriteObject, startDataHarness } from '../support/data';
 import { until } from '../support/world';
 

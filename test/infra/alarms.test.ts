@@ -2,7 +2,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnPolicy } from 'aws-cdk-lib/aws-iam';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ALARM_CATALOG_ENV, AlarmCatalog, ROLLBACK_PROCEDURES } from '../../functions/shared/alarm-catalog';
-import { StageConfigError } from '../../lib/config';
+import { StageConfigError } from '../../lib/config/stage';
 import { Procedure } from '../../lib/procedure';
 import type { SwitchbackStack } from '../../lib/switchback-stack';
 import { cdkJsonStages, flat, grantPairs, resourceOf, roleStatements, stage, synthApp } from './support';

@@ -1,7 +1,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FLAG_NAMES } from '../../functions/shared/flags';
-import { StageConfigError } from '../../lib/config';
+import { StageConfigError } from '../../lib/config/stage';
 import { DATA_PROCEDURES } from '../../lib/data-protection';
 import { PROCEDURES, type SwitchbackStack } from '../../lib/switchback-stack';
 import { cdkJsonStages, stage, synthApp } from './support';

@@ -9,15 +9,15 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backupPrefix } from '../../functions/data/manifest';
-import { resultKeyOf } from '../../functions/data/task';
 import { RuntimeConfig } from '../../functions/shared/config';
-import { parseStage, StageConfigError, toRuntimeConfig } from '../../lib/config';
+import { dataPrefixes } from '../../lib/config/data-schema';
+import { parseStage, StageConfigError, toRuntimeConfig } from '../../lib/config/stage';
 import { DATA_PROCEDURES, LOCKING_DATA_PROCEDURES } from '../../lib/data-protection';
-import { dataPrefixes } from '../../lib/data-schema';
 import { DATA_TASK_CONTAINER, DATA_TASK_DOCKERFILE } from '../../lib/data-task';
 import { type EcsTaskTarget, Procedure } from '../../lib/procedure';
 import { procedureParameterName, type SwitchbackStack } from '../../lib/switchback-stack';
+import { backupPrefix } from '../../tasks/data/manifest';
+import { resultKeyOf } from '../../tasks/data/task';
 import {
   cdkJsonStages,
   type FlatStatement,
@@ -337,9 +337,17 @@ describe('data task image', () => {
     expect(source).toMatchObject({ dockerFile: DATA_TASK_DOCKERFILE, platform: 'linux/arm64' });
     const context = join(assembly.directory, source?.directory ?? '');
     expect(readdirSync(context).sort()).toEqual(
-      ['.dockerignore', 'docker', 'functions', 'package-lock.json', 'package.json', 'tsconfig.json'].sort(),
+      [
+        '.dockerignore',
+        'docker',
+        'functions',
+        'package-lock.json',
+        'package.json',
+        'tasks',
+        'tsconfig.json',
+      ].sort(),
     );
-    expect(existsSync(join(context, 'functions/data/task.ts'))).toBe(true);
+    expect(existsSync(join(context, 'tasks/data/task.ts'))).toBe(true);
     expect(existsSync(join(context, DATA_TASK_DOCKERFILE))).toBe(true);
   });
 
@@ -348,7 +356,7 @@ describe('data task image', () => {
     expect(dockerfile).toMatch(/^FROM node:\$\{NODE_VERSION\}-bookworm-slim AS build$/m);
     expect(dockerfile).toMatch(/^ARG NODE_VERSION=(22|24)$/m);
     expect(dockerfile).toMatch(/RUN npm ci/);
-    expect(dockerfile).toMatch(/esbuild functions\/data\/task\.ts --bundle[^\n]*\n[^\n]*--keep-names/);
+    expect(dockerfile).toMatch(/esbuild tasks\/data\/task\.ts --bundle[^\n]*\n[^\n]*--keep-names/);
     expect(dockerfile).toMatch(/postgresql-client-\$\{PG_MAJOR\}/);
     expect(dockerfile).toMatch(/^ARG PG_MAJOR=15$/m);
     expect(dockerfile).toMatch(/^USER switchback:switchback$/m);

@@ -1,7 +1,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseStage, StageConfigError } from '../../lib/config';
+import { parseStage, StageConfigError } from '../../lib/config/stage';
 import { procedureParameterName, type SwitchbackStack } from '../../lib/switchback-stack';
 import { grantPairs, resourceOf, roleStatements, stage, synthApp } from './support';
 

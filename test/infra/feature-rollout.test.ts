@@ -9,9 +9,9 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StepName } from '../../functions';
 import { GATE_METRICS_ENV, GateMetricsSpec } from '../../functions/shared/gate-metrics';
-import { resolveAlarms } from '../../lib/alarm-readiness';
-import { parseStage, StageConfigError, toRuntimeConfig } from '../../lib/config';
-import { gateMetricsSpec } from '../../lib/feature-rollout-schema';
+import { resolveAlarms } from '../../lib/config/alarm-readiness';
+import { gateMetricsSpec } from '../../lib/config/feature-rollout-schema';
+import { parseStage, StageConfigError, toRuntimeConfig } from '../../lib/config/stage';
 import { HouseFunction } from '../../lib/house-function';
 import { Procedure, type ProcedureBinding } from '../../lib/procedure';
 import { PROCEDURES, type SwitchbackStack } from '../../lib/switchback-stack';
@@ -172,7 +172,8 @@ describe('feature rollout: state machines', () => {
   it('the approval task waits with the timeout from the input; the definition stays inline', () => {
     const def = JSON.stringify(resourceOf(template, stack, rollout.stateMachine).Properties.DefinitionString);
     expect(def).toContain('arn:aws:states:::lambda:invoke.waitForTaskToken');
-    expect(def).toContain('\\"TimeoutSecondsPath\\": \\"$.Payload.timeoutSeconds\\"');
+    // The template carries the definition minified (no indentation): the same field, exactly.
+    expect(def).toContain('\\"TimeoutSecondsPath\\":\\"$.Payload.timeoutSeconds\\"');
   });
 
   it('both are published for the CLI (start, approve)', () => {

@@ -4,7 +4,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { STEP_NAMES } from '../../functions';
 import { RUNTIME_CONFIG_ENV, RuntimeConfig } from '../../functions/shared/config';
-import { parseStage, toRuntimeConfig } from '../../lib/config';
+import { parseStage, toRuntimeConfig } from '../../lib/config/stage';
 import { HouseFunction } from '../../lib/house-function';
 import { STEP_SETTINGS, type SwitchbackStack } from '../../lib/switchback-stack';
 import { cdkJsonStages, resourceOf, scratchApp, stage, synthApp } from './support';

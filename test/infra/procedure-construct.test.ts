@@ -6,7 +6,7 @@ import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseStage, toRuntimeConfig } from '../../lib/config';
+import { parseStage, toRuntimeConfig } from '../../lib/config/stage';
 import { HouseFunction } from '../../lib/house-function';
 import { Procedure, type ProcedureBinding } from '../../lib/procedure';
 import { flat, grantPairs, roleStatements, scratchApp, stage } from './support';

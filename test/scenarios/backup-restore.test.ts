@@ -2,8 +2,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listBackups, manifestKeyOf, objectKeyOf } from '../../functions/data/manifest';
 import type { World } from '../../local/world';
+import { listBackups, manifestKeyOf, objectKeyOf } from '../../tasks/data/manifest';
 import { flagState, pathOf, startWorld, type TestWorldOptions } from '../support/world';
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncidentReport } from '../../functions/incident-report/incident-report';
-import type { IncidentsConfig } from '../../lib/alarm-schema';
+import type { IncidentsConfig } from '../../lib/config/alarm-schema';
 import type { Hook } from '../../local/engine';
 import { World } from '../../local/world';
 import { alarmStateChange } from '../support/alarm-events';

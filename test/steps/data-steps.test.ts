@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { backupCatalog } from '../../functions/backup-catalog/backup-catalog';
-import { type BackupManifest, objectKeyOf, writeManifest } from '../../functions/data/manifest';
-import { clientConfig } from '../../functions/data/postgres';
-import { resultKeyOf } from '../../functions/data/task';
 import { dataResult } from '../../functions/data-result/data-result';
 import { scaleService } from '../../functions/scale-service/scale-service';
 import {
@@ -14,6 +11,9 @@ import {
 } from '../../functions/shared/errors';
 import { invokeStep } from '../../functions/shared/step';
 import { validateDataInput } from '../../functions/validate-data-input/validate-data-input';
+import { type BackupManifest, objectKeyOf, writeManifest } from '../../tasks/data/manifest';
+import { clientConfig } from '../../tasks/data/postgres';
+import { resultKeyOf } from '../../tasks/data/task';
 import { fakeDeps, testConfig } from '../support/fakes';
 
 const DATA = {

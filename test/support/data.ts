@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DataDeps } from '../../functions/data/postgres';
 import { S3BlobStore } from '../../functions/shared/adapters/s3-blob-store';
 import { S3StreamStore } from '../../functions/shared/adapters/s3-stream-store';
 import type { LogEntry } from '../../local/adapters/recording-log';
 import { RecordingLog } from '../../local/adapters/recording-log';
 import { LocalS3 } from '../../local/s3';
+import type { DataDeps } from '../../tasks/data/postgres';
 
 export const BUCKET = 'switchback-test-backups';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type GateMetricsSpec, MetricSpec } from '../functions/shared/gate-metrics';
+import { type GateMetricsSpec, MetricSpec } from '../../functions/shared/gate-metrics';
 import type { MonitoringConfig } from './alarm-schema';
 
 /**

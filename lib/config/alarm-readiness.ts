@@ -3,10 +3,10 @@ import {
   alarmName,
   type RollbackKind,
   rollbackProcedureFor,
-} from '../functions/shared/alarm-catalog';
-import { describeIssues } from '../functions/shared/config';
+} from '../../functions/shared/alarm-catalog';
+import { describeIssues } from '../../functions/shared/config';
 import { AlarmSpec, type MatrixRow, SEED_ALARMS } from './alarm-schema';
-import { type StageConfig, StageConfigError } from './config';
+import { type StageConfig, StageConfigError } from './stage';
 
 /** One alarm as it will be deployed: its spec, its name and what the decision matrix says about it. */
 export interface ResolvedAlarm {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { DatabaseRuntimeConfig } from '../functions/shared/database-config';
+import { DatabaseRuntimeConfig } from '../../functions/shared/database-config';
 
 /**
  * The stage's `database` section (seed 002's database cutover): the runtime section every

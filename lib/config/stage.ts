@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeIssues, type RuntimeConfig } from '../functions/shared/config';
+import { describeIssues, type RuntimeConfig } from '../../functions/shared/config';
 import {
   AlarmOverrides,
   DecisionMatrix,
@@ -97,19 +97,19 @@ export const StageConfig = z.strictObject({
       message: `one of ${RETENTION_DAYS.join(', ')}`,
     })
     .default(90),
-  /** Backups and restores of PostgreSQL and SQLite (lib/data-schema.ts). Absent: none deployed. */
+  /** Backups and restores of PostgreSQL and SQLite (lib/config/data-schema.ts). Absent: none deployed. */
   data: DataConfig.optional(),
   /** Where the alarms read their metrics (ALB target group, the app's namespace, the health probe). */
   monitoring: MonitoringConfig.prefault({}),
   /** Seed 004's decision matrix: issue type x severity -> config / code / data rollback, or none. */
   decisionMatrix: DecisionMatrix.default([...SEED_DECISION_MATRIX]),
-  /** Overrides of the seed alarms by id (see lib/alarm-schema.ts); `null` drops one. */
+  /** Overrides of the seed alarms by id (see lib/config/alarm-schema.ts); `null` drops one. */
   alarms: AlarmOverrides.default({}),
   /** How the rollback router handles alarms (detection budget, cool-down, settle time). */
   incidents: IncidentsConfig.prefault({}),
   /** Seed 003's phased feature rollout: where its gate reads each signal, which alarms are P0. */
   featureRollout: FeatureRolloutConfig.prefault({}),
-  /** Seed 002's database cutover, Qdrant -> pgvector (lib/database-schema.ts). Absent: not deployed. */
+  /** Seed 002's database cutover, Qdrant -> pgvector (lib/config/database-schema.ts). Absent: not deployed. */
   database: DatabaseStageConfig.optional(),
 });
 export type StageConfig = z.infer<typeof StageConfig>;

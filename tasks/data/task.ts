@@ -10,12 +10,16 @@
 import { tmpdir } from 'node:os';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { S3BlobStore } from '../shared/adapters/s3-blob-store';
-import { S3StreamStore } from '../shared/adapters/s3-stream-store';
-import { loadRuntimeConfig, parseOrThrow, type RuntimeConfig } from '../shared/config';
-import { ConfigurationError, InvalidInputError, RestoreVerificationError } from '../shared/errors';
-import { asLog, createLogger } from '../shared/observability';
-import type { BlobStore } from '../shared/ports';
+import { S3BlobStore } from '../../functions/shared/adapters/s3-blob-store';
+import { S3StreamStore } from '../../functions/shared/adapters/s3-stream-store';
+import { loadRuntimeConfig, parseOrThrow, type RuntimeConfig } from '../../functions/shared/config';
+import {
+  ConfigurationError,
+  InvalidInputError,
+  RestoreVerificationError,
+} from '../../functions/shared/errors';
+import { asLog, createLogger } from '../../functions/shared/observability';
+import type { BlobStore } from '../../functions/shared/ports';
 import {
   BackupId,
   DatabaseName,

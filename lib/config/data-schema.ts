@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { DatabaseName } from '../functions/data/manifest';
-import type { RuntimeConfig } from '../functions/shared/config';
+import type { RuntimeConfig } from '../../functions/shared/config';
+import { DatabaseName } from '../../tasks/data/manifest';
 
 /**
  * The `data` section of a stage: the databases Switchback backs up and restores, and how the data
@@ -192,7 +192,7 @@ export function toRuntimeData(
   };
 }
 
-/** Key prefixes of the data procedures in the backup bucket (functions/data/manifest.ts, task.ts). */
+/** Key prefixes of the data procedures in the backup bucket (tasks/data/manifest.ts, task.ts). */
 export function dataPrefixes(environment: string): { backups: string; taskResults: string } {
   return { backups: `backups/${environment}`, taskResults: `task-results/${environment}` };
 }

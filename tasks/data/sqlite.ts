@@ -3,13 +3,13 @@ import { createReadStream, createWriteStream, existsSync, renameSync, rmSync } f
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
-import { Sha256Meter } from '../shared/checksum';
+import { Sha256Meter } from '../../functions/shared/checksum';
 import {
   BackupChecksumMismatchError,
   BackupFailedError,
   BackupNotFoundError,
   RestoreFailedError,
-} from '../shared/errors';
+} from '../../functions/shared/errors';
 import { type BackupManifest, objectKeyOf, writeManifest } from './manifest';
 import type { BackupRequest, DataDeps } from './postgres';
 

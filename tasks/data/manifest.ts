@@ -1,7 +1,11 @@
 import { z } from 'zod';
-import { parseOrThrow } from '../shared/config';
-import { BackupNotFoundError, BackupNotVerifiedError, BackupVerificationError } from '../shared/errors';
-import type { BlobStore } from '../shared/ports';
+import { parseOrThrow } from '../../functions/shared/config';
+import {
+  BackupNotFoundError,
+  BackupNotVerifiedError,
+  BackupVerificationError,
+} from '../../functions/shared/errors';
+import type { BlobStore } from '../../functions/shared/ports';
 
 export const Store = z.enum(['postgres', 'sqlite']);
 export type Store = z.infer<typeof Store>;

@@ -3,14 +3,14 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { Sha256Meter } from '../shared/checksum';
+import { Sha256Meter } from '../../functions/shared/checksum';
 import {
   BackupChecksumMismatchError,
   BackupFailedError,
   BackupVerificationError,
   RestoreFailedError,
-} from '../shared/errors';
-import type { BlobStore, Clock, Log, StreamStore } from '../shared/ports';
+} from '../../functions/shared/errors';
+import type { BlobStore, Clock, Log, StreamStore } from '../../functions/shared/ports';
 import { type BackupManifest, objectKeyOf, writeManifest } from './manifest';
 import { finished, spawnTool } from './process';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AlarmId } from '../functions/shared/alarm-catalog';
+import { AlarmId } from '../../functions/shared/alarm-catalog';
 
 /**
  * The stage configuration of alarm-started rollbacks: thresholds and their metric sources, the

@@ -14,6 +14,7 @@ import { featureInput } from './feature-input/feature-input';
 import { healthProbe } from './health-probe/health-probe';
 import { incidentReport } from './incident-report/incident-report';
 import { migrateVectors } from './migrate-vectors/migrate-vectors';
+import { observeHold } from './observe-hold/observe-hold';
 import { planResponse } from './plan-response/plan-response';
 import { requestApproval } from './request-approval/request-approval';
 import { restartService } from './restart-service/restart-service';
@@ -57,6 +58,8 @@ export const STEPS = {
   'migrate-vectors': migrateVectors,
   'database-check': databaseCheck,
   'database-report': databaseReport,
+  // The hold for an operator (every procedure): what the environment was left in, as observed.
+  'observe-hold': observeHold,
 } as const;
 
 export type StepName = keyof typeof STEPS;

@@ -58,6 +58,8 @@ export const STEP_SETTINGS: Readonly<
   'migrate-vectors': { timeout: Duration.seconds(900), memorySize: 1024, inVpc: true },
   'database-check': { timeout: Duration.seconds(300), memorySize: 512, inVpc: true },
   'database-report': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  // Reads the maintenance flag and polls the API's /health for up to 40 s.
+  'observe-hold': { timeout: Duration.seconds(50), memorySize: 256, inVpc: true },
 };
 
 /**
@@ -168,6 +170,7 @@ export class SwitchbackStack extends Stack {
       .bindFlags(this.flags, FLAG_NAMES, 'read')
       .bindFlags(this.flags, AUTOMATION_WRITABLE_FLAGS, 'read-write');
     fns['restart-service'].bindService('api', 'update');
+    fns['observe-hold'].bindFlags(this.flags, ['maintenance-mode'], 'read');
     fns['check-stable'].bindService('api', 'describe');
 
     const context: ProcedureContext = {

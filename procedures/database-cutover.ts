@@ -25,6 +25,7 @@ import {
 import {
   acquireLock,
   awaitStable,
+  HELD_FIELDS,
   holdForOperator,
   notice,
   notifyAndEnd,
@@ -451,15 +452,20 @@ export default {
         outcome: 'rollback-failed',
         subject: 'Switchback: ACTION NEEDED - database rollback could not verify',
         summary:
-          'Database cutover {} failed ({}: {}) and its rollback did not verify ({}). Maintenance mode is ON and the environment lock is HELD (status needs-operator). Check database/active and the API, then run database-rollback again or release the lock with `switchback unlock`.',
-        args: ['$.request.changeId', '$.failure.Error', '$.failure.Cause', '$.rollbackFailure.Error'],
+          'Database cutover {} failed ({}: {}) and its rollback did not verify ({}). Check database/active and the API, then run database-rollback again or release the lock with `switchback unlock`. {}',
+        args: [
+          '$.request.changeId',
+          '$.failure.Error',
+          '$.failure.Cause',
+          '$.rollbackFailure.Error',
+          '$.observed.summary',
+        ],
         fields: {
           ...changeId,
           ...failureFields,
           'rollbackError.$': '$.rollbackFailure.Error',
           'rollbackCause.$': '$.rollbackFailure.Cause',
-          maintenanceMode: 'on',
-          lock: 'held',
+          ...HELD_FIELDS,
         },
         next: 'Notify',
       }),

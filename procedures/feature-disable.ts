@@ -7,6 +7,7 @@ import { choice, type Definition, type JsonObject, lambda, onError, pass, states
 import {
   acquireLock,
   awaitStable,
+  HELD_FIELDS,
   holdForOperator,
   ifLockInherited,
   notice,
@@ -162,13 +163,12 @@ export default {
         outcome: 'disable-failed',
         subject: 'Switchback: ACTION NEEDED - Memory & Context disable could not verify',
         summary:
-          'The Memory & Context disable in ${Environment} could not verify ({}: {}). Maintenance mode is ON and the environment lock is HELD (status needs-operator) if this execution held it. Check features/memory-context and GET /api/v1/config, then run feature-disable again after `switchback unlock`.',
-        args: ['$.failure.Error', '$.failure.Cause'],
+          'The Memory & Context disable in ${Environment} could not verify ({}: {}). Check features/memory-context and GET /api/v1/config, then run feature-disable again after `switchback unlock`. {}',
+        args: ['$.failure.Error', '$.failure.Cause', '$.observed.summary'],
         fields: {
           'error.$': '$.failure.Error',
           'cause.$': '$.failure.Cause',
-          maintenanceMode: 'on',
-          lock: 'held',
+          ...HELD_FIELDS,
         },
         next: 'ShouldNotify',
       }),

@@ -18,6 +18,7 @@ import {
 import { functionPlaceholder, RESOURCE } from './integrations';
 import {
   acquireLock,
+  HELD_FIELDS,
   holdForOperator,
   notice,
   notifyAndEnd,
@@ -435,14 +436,19 @@ export default {
         outcome: 'rollback-failed',
         subject: 'Switchback: ACTION NEEDED - feature disable could not verify',
         summary:
-          'Rollout {} in ${Environment} failed ({}: {}) and the emergency disable did not verify ({}). Maintenance mode is ON and the environment lock is HELD (status needs-operator). Check features/memory-context and what /api/v1/config serves, then run feature-disable again after `switchback unlock`.',
-        args: ['$.request.rolloutId', '$.failure.Error', '$.failure.Cause', '$.rollbackFailure.Error'],
+          'Rollout {} in ${Environment} failed ({}: {}) and the emergency disable did not verify ({}). Check features/memory-context and what /api/v1/config serves, then run feature-disable again after `switchback unlock`. {}',
+        args: [
+          '$.request.rolloutId',
+          '$.failure.Error',
+          '$.failure.Cause',
+          '$.rollbackFailure.Error',
+          '$.observed.summary',
+        ],
         fields: {
           ...failureFields,
           'rollbackError.$': '$.rollbackFailure.Error',
           'rollbackCause.$': '$.rollbackFailure.Cause',
-          maintenanceMode: 'on',
-          lock: 'held',
+          ...HELD_FIELDS,
         },
         next: 'Notify',
       }),

@@ -197,9 +197,13 @@ export function ifLockInherited(o: {
 }
 
 /**
- * The hold for an operator, when a compensation could not verify: `EnterMaintenance` turns
- * maintenance mode on, then `MarkLockNeedsOperator` keeps the lock on purpose (the janitor only
- * releases locks in status `held`). Each continues even if it fails, its error kept for the notice.
+ * The hold for an operator, when a compensation could not verify. `EnterMaintenance` turns
+ * maintenance mode on and `RestartIntoMaintenance` restarts the API so that it serves it (the API
+ * reads the flag at start); `MarkLockNeedsOperator` keeps the lock on purpose (the janitor only
+ * releases locks in status `held`). Then what was left is observed, never assumed:
+ * `ReadHeldLock` reads the lock item and `ObserveHold` reads the flag and polls what the API
+ * serves, into `$.observed` (its `summary` is the sentence the notice ends with). Every step goes on
+ * when it fails, its error kept for the observation.
  */
 export function holdForOperator(o: { readonly next: string }): States {
   return {
@@ -208,8 +212,25 @@ export function holdForOperator(o: { readonly next: string }): States {
         'The compensation did not verify: maintenance mode on, so the API serves maintenance while an operator looks.',
       parameters: { changes: [{ name: 'maintenance-mode', value: 'on' }] },
       resultPath: '$.maintenance',
-      catch: [onError('MarkLockNeedsOperator', { resultPath: '$.maintenanceError' })],
-      next: 'MarkLockNeedsOperator',
+      catch: [onError('RestartIntoMaintenance', { resultPath: '$.maintenanceError' })],
+      next: 'RestartIntoMaintenance',
+    }),
+    RestartIntoMaintenance: lambda('restart-service', {
+      comment:
+        'Restarts the API so that it reads the maintenance flag and serves maintenance, not only flags it.',
+      parameters: { service: 'api' },
+      resultPath: '$.maintenanceRestart',
+      catch: [onError('MarkLockNeedsOperator', { resultPath: '$.maintenanceRestartError' })],
+      next: 'HoldStartStabilityWait',
+    }),
+    // Bounded like every stability wait; a restart that never settles is reported, the hold goes on.
+    ...awaitStable({
+      prefix: 'Hold',
+      deploymentIdPath: '$.maintenanceRestart.deploymentId',
+      stabilityPath: '$.holdStability',
+      failurePath: '$.maintenanceRestartError',
+      onStable: 'MarkLockNeedsOperator',
+      onFailure: 'MarkLockNeedsOperator',
     }),
     MarkLockNeedsOperator: dynamodb('updateItem', {
       comment: "Keeps the lock held on purpose: the janitor only releases locks in status 'held'.",
@@ -222,11 +243,48 @@ export function holdForOperator(o: { readonly next: string }): States {
         ExpressionAttributeValues: { ':owner': { 'S.$': OWNER }, ':stuck': { S: 'needs-operator' } },
       },
       resultPath: null,
-      catch: [onError(o.next, { resultPath: '$.lockMarkError' })],
+      catch: [onError('ReadHeldLock', { resultPath: '$.lockMarkError' })],
+      next: 'ReadHeldLock',
+    }),
+    ReadHeldLock: dynamodb('getItem', {
+      comment: 'Reads the lock as it is now, for the notice.',
+      parameters: { TableName: '${LockTableName}', Key: LOCK_KEY, ConsistentRead: true },
+      resultPath: '$.heldLock',
+      catch: [onError('ObserveHold', { resultPath: '$.heldLockError' })],
+      next: 'ObserveHold',
+    }),
+    ObserveHold: lambda('observe-hold', {
+      comment:
+        'Observes what the hold left: the maintenance flag, what the API serves, the lock. The notice says this.',
+      parameters: { 'state.$': '$' },
+      resultPath: '$.observed',
+      catch: [onError('ObservationUnavailable', { resultPath: '$.observeError' })],
+      next: o.next,
+    }),
+    ObservationUnavailable: pass({
+      comment:
+        'Nothing could be observed: the notice says so, and that the environment must be checked by hand.',
+      parameters: {
+        maintenanceFlag: 'unknown',
+        apiMaintenance: 'unknown',
+        lockStatus: 'unknown',
+        lock: 'unknown',
+        summary:
+          'Observed: nothing (the observation step failed): check the maintenance-mode flag, what the API serves and the lock by hand.',
+      },
+      resultPath: '$.observed',
       next: o.next,
     }),
   };
 }
+
+/** The notice fields of a hold, as observed by `ObserveHold`. */
+export const HELD_FIELDS = {
+  'maintenanceMode.$': '$.observed.maintenanceFlag',
+  'apiMaintenance.$': '$.observed.apiMaintenance',
+  'lock.$': '$.observed.lock',
+  'lockStatus.$': '$.observed.lockStatus',
+} as const;
 
 // ---------------------------------------------------------------------------------------------
 // Waiting for a restarted service
@@ -245,13 +303,19 @@ export function awaitStable(o: {
   readonly deploymentIdPath?: string;
   /** The `States.Format` expression of the not-stable cause. */
   readonly notStableCause?: string;
+  /** Where the checks count: `$.stability` by default. */
+  readonly stabilityPath?: string;
+  /** Where a failed check or the not-stable error lands: `$.failure` by default. */
+  readonly failurePath?: string;
 }): States {
   const p = o.prefix ?? '';
+  const at = o.stabilityPath ?? '$.stability';
+  const failure = o.failurePath ?? '$.failure';
   return {
     [`${p}StartStabilityWait`]: pass({
       comment: 'Starts counting the stability checks of the restarted service.',
       result: { attempt: 0, stable: false, exhausted: false },
-      resultPath: '$.stability',
+      resultPath: at,
       next: `${p}WaitForStable`,
     }),
     [`${p}WaitForStable`]: wait({
@@ -264,18 +328,18 @@ export function awaitStable(o: {
       parameters: {
         ...(o.service ?? { service: 'api' }),
         'deploymentId.$': o.deploymentIdPath ?? '$.restart.deploymentId',
-        'attempt.$': '$.stability.attempt',
+        'attempt.$': `${at}.attempt`,
         'maxAttempts.$': '$.request.timing.stabilityMaxAttempts',
       },
-      resultPath: '$.stability',
-      catch: [onError(o.onFailure)],
+      resultPath: at,
+      catch: [onError(o.onFailure, { resultPath: failure })],
       next: `${p}IsStable`,
     }),
     [`${p}IsStable`]: choice({
       comment: 'Stable: go on. Out of attempts: the service did not settle. Otherwise wait and check again.',
       choices: [
-        { Variable: '$.stability.stable', BooleanEquals: true, next: o.onStable },
-        { Variable: '$.stability.exhausted', BooleanEquals: true, next: `${p}NotStable` },
+        { Variable: `${at}.stable`, BooleanEquals: true, next: o.onStable },
+        { Variable: `${at}.exhausted`, BooleanEquals: true, next: `${p}NotStable` },
       ],
       default: `${p}WaitForStable`,
     }),
@@ -285,9 +349,9 @@ export function awaitStable(o: {
         Error: 'ServiceNotStableError',
         'Cause.$':
           o.notStableCause ??
-          "States.Format('The api service did not become stable after {} checks ({} of {} tasks running, rollout {}).', $.stability.attempt, $.stability.runningCount, $.stability.desiredCount, $.stability.rolloutState)",
+          `States.Format('The api service did not become stable after {} checks ({} of {} tasks running, rollout {}).', ${at}.attempt, ${at}.runningCount, ${at}.desiredCount, ${at}.rolloutState)`,
       },
-      resultPath: '$.failure',
+      resultPath: failure,
       next: o.onFailure,
     }),
   };

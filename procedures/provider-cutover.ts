@@ -6,6 +6,7 @@ import { type Definition, type Json, lambda, onError, RETRY_ON, startChild, stat
 import {
   acquireLock,
   awaitStable,
+  HELD_FIELDS,
   holdForOperator,
   notice,
   notifyAndEnd,
@@ -210,16 +211,21 @@ export default {
         outcome: 'rollback-failed',
         subject: 'Switchback: ACTION NEEDED - rollback could not verify',
         summary:
-          'Cutover {} failed ({}: {}) and its rollback did not verify ({}). Maintenance mode is ON and the environment lock is HELD (status needs-operator). Flags may be partly restored: check memory/provider and the API, then run provider-rollback again or release the lock with `switchback unlock`.',
-        args: ['$.request.changeId', '$.failure.Error', '$.failure.Cause', '$.rollbackFailure.Error'],
+          'Cutover {} failed ({}: {}) and its rollback did not verify ({}). Flags may be partly restored: check memory/provider and the API, then run provider-rollback again or release the lock with `switchback unlock`. {}',
+        args: [
+          '$.request.changeId',
+          '$.failure.Error',
+          '$.failure.Cause',
+          '$.rollbackFailure.Error',
+          '$.observed.summary',
+        ],
         fields: {
           'changeId.$': '$.request.changeId',
           'error.$': '$.failure.Error',
           'cause.$': '$.failure.Cause',
           'rollbackError.$': '$.rollbackFailure.Error',
           'rollbackCause.$': '$.rollbackFailure.Cause',
-          maintenanceMode: 'on',
-          lock: 'held',
+          ...HELD_FIELDS,
         },
         next: 'Notify',
       }),

@@ -4,23 +4,12 @@
  * ever leaving the target half restored, restart, verify; on failure put the safety backup back.
  */
 
-import {
-  type Catcher,
-  choice,
-  type Definition,
-  type JsonObject,
-  lambda,
-  onError,
-  pass,
-  RETRY_ON,
-  type States,
-  states,
-  wait,
-} from './asl';
+import { type Definition, lambda, onError, RETRY_ON, type States, states } from './asl';
 import { dataTask } from './data-task';
 import {
   acquireLock,
   awaitStable,
+  HELD_FIELDS,
   holdForOperator,
   notice,
   notifyAndEnd,
@@ -109,64 +98,13 @@ function swap(o: {
         next: `${p}StartStabilityWait`,
       }),
     },
-    o.recover ? recoverStable(stableArgs, at('stability'), catches) : awaitStable(stableArgs),
+    awaitStable({
+      ...stableArgs,
+      ...(o.recover
+        ? { prefix: 'Recover', stabilityPath: at('stability'), failurePath: o.failure.path }
+        : {}),
+    }),
   );
-}
-
-/**
- * `awaitStable()` with `prefix: 'Recover'`, except that the checks count in `$.recoverStability` and a
- * failure lands in `$.recoveryFailure`: options the fragment does not have yet.
- */
-function recoverStable(
-  o: {
-    readonly service: JsonObject;
-    readonly deploymentIdPath: string;
-    readonly notStableCause: string;
-    readonly onStable: string;
-    readonly onFailure: string;
-  },
-  stability: string,
-  catches: readonly Catcher[],
-): States {
-  return {
-    RecoverStartStabilityWait: pass({
-      comment: 'Starts counting the stability checks of the restarted writers.',
-      result: { attempt: 0, stable: false, exhausted: false },
-      resultPath: stability,
-      next: 'RecoverWaitForStable',
-    }),
-    RecoverWaitForStable: wait({
-      comment: 'Waits one poll interval before checking the deployment again.',
-      secondsPath: '$.request.timing.stabilityPollSeconds',
-      next: 'RecoverCheckStable',
-    }),
-    RecoverCheckStable: lambda('check-stable', {
-      comment: 'Asks ECS whether the new deployment is steady: every task running and healthy.',
-      parameters: {
-        ...o.service,
-        'deploymentId.$': o.deploymentIdPath,
-        'attempt.$': `${stability}.attempt`,
-        'maxAttempts.$': '$.request.timing.stabilityMaxAttempts',
-      },
-      resultPath: stability,
-      catch: catches,
-      next: 'RecoverIsStable',
-    }),
-    RecoverIsStable: choice({
-      comment: 'Stable: go on. Out of attempts: the writers did not settle. Otherwise wait and check again.',
-      choices: [
-        { Variable: `${stability}.stable`, BooleanEquals: true, next: o.onStable },
-        { Variable: `${stability}.exhausted`, BooleanEquals: true, next: 'RecoverNotStable' },
-      ],
-      default: 'RecoverWaitForStable',
-    }),
-    RecoverNotStable: pass({
-      comment: 'The writers never became stable: recorded as ServiceNotStableError, as observed.',
-      parameters: { Error: 'ServiceNotStableError', 'Cause.$': o.notStableCause },
-      resultPath: '$.recoveryFailure',
-      next: o.onFailure,
-    }),
-  };
 }
 
 const fields = {
@@ -359,7 +297,7 @@ export default function restore(store: Store): Definition {
           outcome: 'rollback-failed',
           subject: `Switchback: ACTION NEEDED - ${store} restore and its recovery failed`,
           summary:
-            'Restore of {} {} in ${Environment} failed ({}: {}) and putting the safety backup {} back failed too ({}). Maintenance mode is ON, the writers may be stopped, and the environment lock is HELD (status needs-operator). Restore the safety backup by hand or run restore-{} with it after `switchback unlock`.',
+            'Restore of {} {} in ${Environment} failed ({}: {}) and putting the safety backup {} back failed too ({}). The writers may be stopped. Restore the safety backup by hand or run restore-{} with it after `switchback unlock`. {}',
           args: [
             '$.request.store',
             '$.request.database',
@@ -368,14 +306,14 @@ export default function restore(store: Store): Definition {
             '$.request.safetyBackupId',
             '$.recoveryFailure.Error',
             '$.request.store',
+            '$.observed.summary',
           ],
           fields: {
             ...fields,
             'recoveryError.$': '$.recoveryFailure.Error',
             'recoveryCause.$': '$.recoveryFailure.Cause',
             'safetyBackupId.$': '$.request.safetyBackupId',
-            maintenanceMode: 'on',
-            lock: 'held',
+            ...HELD_FIELDS,
           },
           next: 'Notify',
         }),

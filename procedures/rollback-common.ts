@@ -4,7 +4,7 @@
  * refused / held / rolled-back endings. Each rollback's own file reads as its runbook.
  */
 import { choice, type JsonObject, lambda, onError, type States, states } from './asl';
-import { holdForOperator, ifLockInherited, notice, notifyAndEnd, releaseLock } from './protocol';
+import { HELD_FIELDS, holdForOperator, ifLockInherited, notice, notifyAndEnd, releaseLock } from './protocol';
 
 /** Before the first change: a failure is a refusal, nothing changed. */
 export const beforeChange = [onError('IsLockInheritedBeforeChange')];
@@ -90,14 +90,13 @@ export function refusedOrHeld(o: {
         comment: 'The rollback could not verify: the environment is held for an operator.',
         outcome: 'rollback-failed',
         subject: `Switchback: ACTION NEEDED - ${o.kind} rollback could not verify`,
-        summary: `${title} could not complete ({}: {}). Maintenance mode is ON and the environment lock is HELD (status needs-operator). Fix ${o.fix}, then run ${o.procedure} again after \`switchback unlock\`.`,
-        args: ['$.failure.Error', '$.failure.Cause'],
+        summary: `${title} could not complete ({}: {}). Fix ${o.fix}, then run ${o.procedure} again after \`switchback unlock\`. {}`,
+        args: ['$.failure.Error', '$.failure.Cause', '$.observed.summary'],
         fields: {
           'changeId.$': '$.plan.changeId',
           'error.$': '$.failure.Error',
           'cause.$': '$.failure.Cause',
-          maintenanceMode: 'on',
-          lock: 'held',
+          ...HELD_FIELDS,
         },
         next: 'ShouldNotify',
       }),

@@ -73,19 +73,37 @@ describe('feature-rollout compensation', () => {
     ]);
     const chain = [
       'EnterMaintenance',
-      'MarkLockNeedsOperator',
-      'CloseRollbackFailed',
-      'DescribeHeld',
-      'Notify',
+      'RestartIntoMaintenance',
+      'HoldStartStabilityWait',
+      'HoldWaitForStable',
+      'HoldCheckStable',
     ];
     for (const [k, name] of chain.slice(0, -1).entries()) {
       expect(successors(def.States[name] as State), name).toEqual([chain[k + 1]]);
     }
+    // Stable or not, the hold goes on: the lock marked, then observed, then reported.
+    expect(successors(def.States.HoldIsStable as State).sort()).toEqual(
+      ['HoldNotStable', 'HoldWaitForStable', 'MarkLockNeedsOperator'].sort(),
+    );
+    const after = [
+      'MarkLockNeedsOperator',
+      'ReadHeldLock',
+      'ObserveHold',
+      'CloseRollbackFailed',
+      'DescribeHeld',
+      'Notify',
+    ];
+    for (const [k, name] of after.slice(0, -1).entries()) {
+      expect(successors(def.States[name] as State), name).toEqual([after[k + 1]]);
+    }
+    // The notice reports the maintenance flag, what the API serves and the lock as observed.
     const held = def.States.DescribeHeld as State & { Parameters: Record<string, unknown> };
     expect(held.Parameters).toMatchObject({
       outcome: 'rollback-failed',
-      maintenanceMode: 'on',
-      lock: 'held',
+      'maintenanceMode.$': '$.observed.maintenanceFlag',
+      'apiMaintenance.$': '$.observed.apiMaintenance',
+      'lock.$': '$.observed.lock',
+      'lockStatus.$': '$.observed.lockStatus',
     });
     expect((def.States.EndByOutcome as State).Choices).toContainEqual({
       Variable: '$.notice.outcome',

@@ -158,12 +158,13 @@ describe('wildcards anywhere in the stack', () => {
     });
   }
 
-  it('only the steps that call the app or the databases (health, smoke, probe, feature check, migration, database checks) are placed in the VPC, with the ENI permissions', () => {
+  it("only the steps that call the app or the databases (health, smoke, probe, feature check, the hold's observation, migration, database checks) are placed in the VPC, with the ENI permissions", () => {
     const inVpc: StepName[] = [
       'check-health',
       'smoke-test',
       'health-probe',
       'feature-check',
+      'observe-hold',
       'migrate-vectors',
       'database-check',
     ];

@@ -125,6 +125,7 @@ describe('cdk-nag AwsSolutions', () => {
       'Switchback-private/Step-feature-check/Role',
       'Switchback-private/Step-health-probe/Role',
       'Switchback-private/Step-migrate-vectors/Role',
+      'Switchback-private/Step-observe-hold/Role',
       'Switchback-private/Step-smoke-test/Role',
     ]);
   });

@@ -215,9 +215,16 @@ describe('provider-cutover', () => {
     )!;
     expect(rollback.status).toBe('FAILED');
     expect(rollback.error).toBe('RollbackFailedError');
-    expect(pathOf(rollback).slice(-3)).toEqual([
-      'EnterMaintenance',
+    // The hold: maintenance on, the API restarted into it (it cannot start here), the lock marked,
+    // then what was left observed.
+    const held = pathOf(rollback);
+    expect(held.filter((s) => !s.startsWith('Hold'))).toEqual(
+      expect.arrayContaining(['EnterMaintenance', 'RestartIntoMaintenance', 'MarkLockNeedsOperator']),
+    );
+    expect(held.slice(-4)).toEqual([
       'MarkLockNeedsOperator',
+      'ReadHeldLock',
+      'ObserveHold',
       'RollbackFailed',
     ]);
     expect((await flagState(w))['maintenance-mode']!.value).toBe('on');
@@ -225,8 +232,18 @@ describe('provider-cutover', () => {
     expect(w.engine.executions.filter((e) => e.procedure === 'lock-janitor')).toHaveLength(2);
     expect(await w.lock()).toMatchObject({ owner: run.arn, status: 'needs-operator' });
     const notice = JSON.parse(w.engine.notifications.at(-1)!.message);
-    expect(notice).toMatchObject({ outcome: 'rollback-failed', maintenanceMode: 'on', lock: 'held' });
-    expect(notice.summary).toMatch(/Maintenance mode is ON and the environment lock is HELD/);
+    // The notice says what was observed: the flag is on, the lock is held, and the API (whose store is
+    // broken) does not answer, so it is not claimed to serve maintenance.
+    expect(notice).toMatchObject({
+      outcome: 'rollback-failed',
+      maintenanceMode: 'on',
+      apiMaintenance: 'unreachable',
+      lock: 'held',
+      lockStatus: 'needs-operator',
+    });
+    expect(notice.summary).toMatch(
+      /Observed: maintenance-mode flag on; the API did not answer \/health; the environment lock is HELD \(needs-operator\)/,
+    );
     // A new change is refused until an operator releases the lock.
     const next = await w.engine.run('provider-rollback', ROLLBACK);
     expect(next.error).toBe('LockHeldError');

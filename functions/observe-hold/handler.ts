@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { observeHold } from './observe-hold';
+
+export const handler = makeHandler(observeHold);

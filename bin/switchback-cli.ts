@@ -122,12 +122,20 @@ program
     },
   );
 
-function parseJson(text: string, what: string): unknown {
+/** An execution input: a JSON object, nothing else (`null` would silently become the default input). */
+function parseJson(text: string, what: string): Record<string, unknown> {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     program.error(`${what} is not valid JSON`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    program.error(
+      `${what} must be a JSON object, not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    );
+  }
+  return value as Record<string, unknown>;
 }
 
 program.parseAsync().catch((err: Error) => {

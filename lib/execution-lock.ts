@@ -2,25 +2,22 @@ import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { LOCK_TABLE_DEFAULTS } from './defaults';
-import { Procedure } from './procedure';
+import { Procedure, type ProcedureContext } from './procedure';
 
 /** Execution statuses after which a lock may have been left behind. */
 export const JANITOR_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
 
 export interface LockJanitorProps {
-  /** Environment name: the lock item's key. */
-  readonly environment: string;
+  /**
+   * The environment's steps, topic and log retention (the janitor observes the maintenance flag
+   * before it releases anything, and reports to the topic).
+   */
+  readonly context: ProcedureContext;
   /** The state machines that take the lock; the janitor reacts to their executions only. */
   readonly guarded: readonly StateMachine[];
-  /** Where the janitor reports a released lock, and where its own alarms go. */
-  readonly topic: ITopic;
-  /** Retention of the janitor's log group. */
-  readonly logRetention: RetentionDays;
 }
 
 /**
@@ -66,17 +63,11 @@ export class ExecutionLock extends Construct {
 
     const janitor = new Procedure(this, 'Janitor', {
       name: 'lock-janitor',
-      bindings: {
-        LockTableName: { table: this.table },
-        Environment: { value: props.environment },
-        NotificationTopicArn: { topic: props.topic },
-      },
-      logRetention: props.logRetention,
-      alarmTopic: props.topic,
+      context: { ...props.context, lockTable: this.table },
     });
 
     const rule = new Rule(this, 'JanitorRule', {
-      description: `Switchback ${props.environment}: release the lock of a cutover or rollback that stopped abnormally`,
+      description: `Switchback ${props.context.environment}: release the lock of a cutover or rollback that stopped abnormally`,
       eventPattern: {
         source: ['aws.states'],
         detailType: ['Step Functions Execution Status Change'],
@@ -88,7 +79,7 @@ export class ExecutionLock extends Construct {
     });
     const role = new Role(this, 'JanitorTriggerRole', {
       assumedBy: new ServicePrincipal('events.amazonaws.com'),
-      description: `Switchback ${props.environment}: lets EventBridge start the lock janitor, nothing else`,
+      description: `Switchback ${props.context.environment}: lets EventBridge start the lock janitor, nothing else`,
     });
     rule.addTarget(new SfnStateMachine(janitor.stateMachine, { role }));
 

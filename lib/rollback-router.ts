@@ -1,3 +1,4 @@
+import { Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { AlarmCatalog } from '../functions/shared/alarm-catalog';
 import { METRICS_NAMESPACE } from '../functions/shared/metrics';
@@ -39,7 +40,11 @@ export class RollbackRouter extends Construct {
     const fns = context.steps;
     fns['route-alarm']
       .bindFlags(props.flags, ['automation/paused'], 'read')
-      .bindAlarmCatalog(props.alarmCatalog);
+      // Alarms of this stack's account and region only: the step refuses events from elsewhere.
+      .bindAlarmCatalog({
+        ...props.alarmCatalog,
+        origin: { account: Stack.of(this).account, region: Stack.of(this).region },
+      });
     fns['plan-response'].bindChangeRecords(props.backups, props.changeRecordPrefix, 'read');
     fns['incident-report'].bindIncidentReports(props.backups).bindMetrics(METRICS_NAMESPACE);
     this.procedure = new Procedure(this, 'Procedure', {

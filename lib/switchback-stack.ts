@@ -258,12 +258,10 @@ export class SwitchbackStack extends Stack {
       ...(this.database ? [this.database.cutover, this.database.rollback] : []),
     ];
     const janitor = this.lock.addJanitor({
-      environment: stage.name,
+      context,
       guarded: deployed
         .filter((p) => (LOCK_TAKERS as readonly string[]).includes(p.name))
         .map((p) => p.stateMachine),
-      topic,
-      logRetention,
     });
     this.procedures = {
       'provider-rollback': provider.rollback,

@@ -2,6 +2,7 @@ import type { AlarmCatalog } from '../functions/shared/alarm-catalog';
 import { alarmCatalog, resolveAlarms } from '../lib/config/alarm-readiness';
 import type { IncidentsConfig } from '../lib/config/alarm-schema';
 import { parseStage } from '../lib/config/stage';
+import { LOCAL_ALARM_ORIGIN } from './alarm-event';
 import { procedureNames } from './definitions';
 
 /**
@@ -21,5 +22,8 @@ export function localAlarmCatalog(
     incidents,
     alarms,
   });
-  return alarmCatalog(stage, resolveAlarms(stage, { deployedProcedures: procedureNames() }));
+  return {
+    ...alarmCatalog(stage, resolveAlarms(stage, { deployedProcedures: procedureNames() })),
+    origin: LOCAL_ALARM_ORIGIN,
+  };
 }

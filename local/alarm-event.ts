@@ -8,6 +8,9 @@ export type AlarmStateValue = 'ALARM' | 'OK' | 'INSUFFICIENT_DATA';
  * reasonData and a `+0000` timestamp, `detail.configuration`). The rehearsal sends one to the
  * rollback router; the tests build theirs with it.
  */
+/** Where the local environment's alarms come from (a deployed one checks its own account and region). */
+export const LOCAL_ALARM_ORIGIN = { account: '123456789012', region: 'eu-west-1' } as const;
+
 export function alarmStateChange(
   alarmName: string,
   options: {
@@ -20,8 +23,8 @@ export function alarmStateChange(
   } = {},
 ) {
   const at = options.at ?? new Date();
-  const region = options.region ?? 'eu-west-1';
-  const account = options.account ?? '123456789012';
+  const region = options.region ?? LOCAL_ALARM_ORIGIN.region;
+  const account = options.account ?? LOCAL_ALARM_ORIGIN.account;
   const state = options.state ?? 'ALARM';
   const stamp = (d: Date) => d.toISOString().replace('Z', '+0000');
   const reason =

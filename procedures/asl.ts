@@ -234,12 +234,20 @@ export function snsPublish(o: TaskOptions): AslState {
  * Runs another procedure as a nested execution and waits for it (`startExecution.sync:2`); the
  * child is linked to this execution in the console and stops with it.
  */
-export function startChild(procedure: string, o: TaskOptions & { readonly input: JsonObject }): AslState {
-  const { input, ...rest } = o;
+export function startChild(
+  procedure: string,
+  o: TaskOptions & {
+    readonly input: JsonObject;
+    /** JSONPath of the child's execution name (a lock delegated to it names it). */
+    readonly executionName?: string;
+  },
+): AslState {
+  const { input, executionName, ...rest } = o;
   return task(RESOURCE.startExecutionSync, undefined, {
     ...(rest as TaskOptions),
     parameters: {
       StateMachineArn: `\${${stateMachinePlaceholder(procedure)}}`,
+      ...(executionName === undefined ? {} : { 'Name.$': executionName }),
       Input: { ...input, 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id' },
     },
   });

@@ -18,13 +18,13 @@ import {
   RETRY_ON,
   retryOn,
   type States,
-  startChild,
   states,
   wait,
 } from './asl';
 import {
   acquireLock,
   awaitStable,
+  delegateAndStart,
   HELD_FIELDS,
   holdForOperator,
   notice,
@@ -392,27 +392,29 @@ export default {
         fields: { ...changeId, ...failureFields, changed: false, lock: 'released' },
         next: 'Notify',
       }),
-      RollBack: startChild('database-rollback', {
-        comment:
-          "Runs database-rollback from this change's record, inheriting this execution's lock: maintenance on, the previous connection, restart, verify the old store, maintenance off. The new database is left intact.",
-        input: {
-          'reason.$':
-            "States.Format('Automatic rollback of database cutover {} after {}', $.request.changeId, $.failure.Error)",
-          requestedBy: 'switchback',
-          ...changeId,
-          'parentExecutionId.$': '$$.Execution.Id',
-          trigger: { source: 'cutover', ...failureFields },
-        },
-        resultSelector: {
-          'executionArn.$': '$.ExecutionArn',
-          'status.$': '$.Status',
-          'output.$': '$.Output',
-        },
-        resultPath: '$.rollback',
-        timeout: 3600,
-        catch: [onError('EnterMaintenance', { resultPath: '$.rollbackFailure' })],
-        next: 'WriteRollbackReport',
-      }),
+    },
+    delegateAndStart({ delegate: 'RollBack', start: 'StartRollback' }, 'database-rollback', {
+      comment:
+        "Runs database-rollback from this change's record, inheriting this execution's lock: maintenance on, the previous connection, restart, verify the old store, maintenance off. The new database is left intact.",
+      input: {
+        'reason.$':
+          "States.Format('Automatic rollback of database cutover {} after {}', $.request.changeId, $.failure.Error)",
+        requestedBy: 'switchback',
+        ...changeId,
+        'parentExecutionId.$': '$$.Execution.Id',
+        trigger: { source: 'cutover', ...failureFields },
+      },
+      resultSelector: {
+        'executionArn.$': '$.ExecutionArn',
+        'status.$': '$.Status',
+        'output.$': '$.Output',
+      },
+      resultPath: '$.rollback',
+      timeout: 3600,
+      catch: [onError('EnterMaintenance', { resultPath: '$.rollbackFailure' })],
+      next: 'WriteRollbackReport',
+    }),
+    {
       WriteRollbackReport: report(
         'rolled-back',
         { 'failure.$': '$.failure', 'rollbackExecution.$': '$.rollback.executionArn' },

@@ -11,13 +11,13 @@ import {
   lambda,
   onError,
   pass,
-  startChild,
   states,
   wait,
 } from './asl';
 import { functionPlaceholder, RESOURCE } from './integrations';
 import {
   acquireLock,
+  delegateAndStart,
   HELD_FIELDS,
   holdForOperator,
   notice,
@@ -374,27 +374,29 @@ export default {
         fields: { ...failureFields, changed: false },
         next: 'Notify',
       }),
-      RollBack: startChild('feature-disable', {
-        comment:
-          "Runs feature-disable (flag off for everyone, verified from the app), inheriting this execution's lock.",
-        input: {
-          'reason.$':
-            "States.Format('Automatic rollback of rollout {} after {}', $.request.rolloutId, $.failure.Error)",
-          requestedBy: 'switchback',
-          ...rolloutId,
-          'parentExecutionId.$': '$$.Execution.Id',
-          trigger: { source: 'rollout', 'error.$': '$.failure.Error', 'cause.$': '$.failure.Cause' },
-        },
-        resultSelector: {
-          'executionArn.$': '$.ExecutionArn',
-          'status.$': '$.Status',
-          'output.$': '$.Output',
-        },
-        resultPath: '$.rollback',
-        timeout: 3600,
-        catch: [onError('EnterMaintenance', { resultPath: '$.rollbackFailure' })],
-        next: 'CloseRolledBack',
-      }),
+    },
+    delegateAndStart({ delegate: 'RollBack', start: 'StartRollback' }, 'feature-disable', {
+      comment:
+        "Runs feature-disable (flag off for everyone, verified from the app), inheriting this execution's lock.",
+      input: {
+        'reason.$':
+          "States.Format('Automatic rollback of rollout {} after {}', $.request.rolloutId, $.failure.Error)",
+        requestedBy: 'switchback',
+        ...rolloutId,
+        'parentExecutionId.$': '$$.Execution.Id',
+        trigger: { source: 'rollout', 'error.$': '$.failure.Error', 'cause.$': '$.failure.Cause' },
+      },
+      resultSelector: {
+        'executionArn.$': '$.ExecutionArn',
+        'status.$': '$.Status',
+        'output.$': '$.Output',
+      },
+      resultPath: '$.rollback',
+      timeout: 3600,
+      catch: [onError('EnterMaintenance', { resultPath: '$.rollbackFailure' })],
+      next: 'CloseRolledBack',
+    }),
+    {
       CloseRolledBack: close(
         'Closes the rollout log as rolled back: the feature was disabled and verified off.',
         'rolled-back',

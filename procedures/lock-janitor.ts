@@ -1,52 +1,166 @@
 /**
  * Lock janitor: started by EventBridge when a cutover or rollback execution ends FAILED,
- * TIMED_OUT or ABORTED; releases the lock it leaked, never one held on purpose for an operator.
+ * TIMED_OUT or ABORTED. It frees the lock that execution left, but never one held on purpose for
+ * an operator, and never while the environment may be half changed: it observes the lock, the
+ * maintenance flag and the API first, and in doubt it keeps the lock (needs-operator) and says so.
  */
-import { type Definition, dynamodb, onError, snsPublish, states, succeed } from './asl';
+import { choice, type Definition, dynamodb, lambda, onError, pass, snsPublish, states, succeed } from './asl';
+
+const LOCK = { TableName: '${LockTableName}', Key: { pk: { S: '${Environment}' } } } as const;
+const LEFT_BY_IT = {
+  ConditionExpression: '#owner = :owner AND #status = :held',
+  ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+} as const;
+const OWNER_AND_HELD = { ':owner': { 'S.$': '$.detail.executionArn' }, ':held': { S: 'held' } } as const;
+const notNow = onError('NothingToRelease', {
+  errors: ['DynamoDB.ConditionalCheckFailedException'],
+  resultPath: null,
+});
+
+/** A message to the environment's topic, formatted from the event and what was observed. */
+const publish = (o: { comment: string; subject: string; outcome: string; message: string }) =>
+  snsPublish({
+    comment: o.comment,
+    parameters: {
+      TopicArn: '${NotificationTopicArn}',
+      Subject: o.subject,
+      'Message.$': o.message,
+      MessageAttributes: {
+        outcome: { DataType: 'String', StringValue: o.outcome },
+        environment: { DataType: 'String', StringValue: '${Environment}' },
+      },
+    },
+    resultPath: null,
+    end: true,
+  });
 
 export default {
   Comment:
     'Lock janitor: started by EventBridge when a cutover or rollback execution ends FAILED, TIMED_OUT or ABORTED.',
-  StartAt: 'ReleaseLeakedLock',
+  StartAt: 'ReleaseOrphanedIncident',
   TimeoutSeconds: 300,
   States: states({
+    // A rollback router that died with its incident open would have every later alarm deduplicated
+    // until the cool-down ends: the incident is closed as orphaned, so the next alarm starts anew.
+    ReleaseOrphanedIncident: dynamodb('updateItem', {
+      comment:
+        'If the stopped execution is a rollback router whose incident is still open, closes it as orphaned so the next alarm is handled, not deduplicated.',
+      parameters: {
+        TableName: '${LockTableName}',
+        Key: { pk: { S: '${Environment}#incident' } },
+        UpdateExpression: 'SET #status = :orphaned, expiresAt = :now',
+        ConditionExpression: '#owner = :owner AND #status = :open',
+        ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':owner': { 'S.$': '$.detail.executionArn' },
+          ':open': { S: 'open' },
+          ':orphaned': { S: 'orphaned' },
+          ':now': { N: '0' },
+        },
+        ReturnValues: 'ALL_NEW',
+      },
+      resultSelector: { 'incidentId.$': '$.Attributes.incidentId.S' },
+      resultPath: '$.orphaned',
+      catch: [
+        onError('ReadLeftLock', { errors: ['DynamoDB.ConditionalCheckFailedException'], resultPath: null }),
+      ],
+      next: 'NotifyOrphaned',
+    }),
+    NotifyOrphaned: snsPublish({
+      comment: 'Says the incident lost its router: alarms already in ALARM do not fire again by themselves.',
+      parameters: {
+        TopicArn: '${NotificationTopicArn}',
+        Subject: 'Switchback: ACTION NEEDED - the rollback router stopped during an incident',
+        'Message.$':
+          "States.Format('Rollback router {} ended {} while handling incident {} in ${Environment}. The incident is closed as orphaned, so the next alarm starts a new response; alarms already in ALARM do not fire again by themselves: check them, the lock and the flags, and start the rollback by hand if one is needed.', $.detail.executionArn, $.detail.status, $.orphaned.incidentId)",
+        MessageAttributes: {
+          outcome: { DataType: 'String', StringValue: 'incident-orphaned' },
+          environment: { DataType: 'String', StringValue: '${Environment}' },
+        },
+      },
+      resultPath: null,
+      catch: [onError('ReadLeftLock', { resultPath: null })],
+      next: 'ReadLeftLock',
+    }),
+    ReadLeftLock: dynamodb('getItem', {
+      comment: 'Reads the lock as the stopped execution left it.',
+      parameters: { ...LOCK, ConsistentRead: true },
+      resultPath: '$.heldLock',
+      catch: [onError('ObserveEnvironment', { resultPath: '$.heldLockError' })],
+      next: 'ObserveEnvironment',
+    }),
+    ObserveEnvironment: lambda('observe-hold', {
+      comment: 'Observes the maintenance flag, what the API serves and the lock before anything is freed.',
+      parameters: { 'state.$': '$' },
+      resultPath: '$.observed',
+      catch: [onError('ObservationUnavailable', { resultPath: '$.observeError' })],
+      next: 'IsLeftByIt',
+    }),
+    // In doubt, keep the lock: the conditional update still only touches a lock this execution left.
+    ObservationUnavailable: pass({
+      comment: 'Nothing could be observed: the lock is kept, and the message says so.',
+      parameters: {
+        summary:
+          'Observed: nothing (the observation step failed): check the maintenance-mode flag, what the API serves and the lock by hand.',
+      },
+      resultPath: '$.observed',
+      next: 'KeepLeftLock',
+    }),
+    IsLeftByIt: choice({
+      comment:
+        'Only a lock the stopped execution still holds in status held is this janitor business (a needs-operator lock is held on purpose).',
+      choices: [
+        {
+          Not: { Variable: '$.observed.lockOwner', StringEqualsPath: '$.detail.executionArn' },
+          next: 'NothingToRelease',
+        },
+        { Not: { Variable: '$.observed.lockStatus', StringEquals: 'held' }, next: 'NothingToRelease' },
+        { Variable: '$.observed.maintenanceFlag', StringEquals: 'off', next: 'ReleaseLeakedLock' },
+      ],
+      // Maintenance on, or the flag unreadable: the environment may be half changed.
+      default: 'KeepLeftLock',
+    }),
     // Not releaseLock(): the owner is the stopped execution from the event, and status must be 'held'.
     ReleaseLeakedLock: dynamodb('deleteItem', {
       comment:
         'Deletes the lock only if the execution that just FAILED, TIMED_OUT or was ABORTED owns it and it is not held on purpose for an operator.',
       parameters: {
-        TableName: '${LockTableName}',
-        Key: { pk: { S: '${Environment}' } },
-        ConditionExpression: '#owner = :owner AND #status = :held',
-        ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
-        ExpressionAttributeValues: { ':owner': { 'S.$': '$.detail.executionArn' }, ':held': { S: 'held' } },
+        ...LOCK,
+        ...LEFT_BY_IT,
+        ExpressionAttributeValues: OWNER_AND_HELD,
         ReturnValues: 'ALL_OLD',
       },
       resultSelector: { 'procedure.$': '$.Attributes.procedure.S', 'owner.$': '$.Attributes.owner.S' },
       resultPath: '$.released',
-      catch: [
-        onError('NothingToRelease', {
-          errors: ['DynamoDB.ConditionalCheckFailedException'],
-          resultPath: null,
-        }),
-      ],
+      catch: [notNow],
       next: 'NotifyReleased',
     }),
-    // Not notifyAndEnd's Notify: no notice to publish, the message is formatted from the event.
-    NotifyReleased: snsPublish({
+    NotifyReleased: publish({
       comment: 'Tells the team a stopped execution left the lock and it was released; the flags need a look.',
+      subject: 'Switchback: released a lock left by a stopped execution',
+      outcome: 'lock-released',
+      message:
+        "States.Format('Execution {} ended {} while holding the ${Environment} lock ({}). The lock was released. Check the flags and the change record before the next change. {}', $.detail.executionArn, $.detail.status, $.released.procedure, $.observed.summary)",
+    }),
+    KeepLeftLock: dynamodb('updateItem', {
+      comment:
+        'The environment may be half changed (maintenance on, or unobservable): the lock is kept for an operator, not freed.',
       parameters: {
-        TopicArn: '${NotificationTopicArn}',
-        Subject: 'Switchback: released a lock left by a stopped execution',
-        'Message.$':
-          "States.Format('Execution {} ended {} while holding the ${Environment} lock ({}). The lock was released. Check the flags and the change record before the next change.', $.detail.executionArn, $.detail.status, $.released.procedure)",
-        MessageAttributes: {
-          outcome: { DataType: 'String', StringValue: 'lock-released' },
-          environment: { DataType: 'String', StringValue: '${Environment}' },
-        },
+        ...LOCK,
+        UpdateExpression: 'SET #status = :stuck',
+        ...LEFT_BY_IT,
+        ExpressionAttributeValues: { ...OWNER_AND_HELD, ':stuck': { S: 'needs-operator' } },
       },
       resultPath: null,
-      end: true,
+      catch: [notNow],
+      next: 'NotifyKept',
+    }),
+    NotifyKept: publish({
+      comment: 'Tells the team the lock was kept for an operator, and what was observed.',
+      subject: 'Switchback: ACTION NEEDED - a stopped execution left the environment held',
+      outcome: 'lock-kept',
+      message:
+        "States.Format('Execution {} ended {} while holding the ${Environment} lock, and the environment may be half changed, so the lock was kept (status needs-operator) instead of being released. Check the flags, the API and the change record, then run the rollback or release the lock with `switchback unlock`. {}', $.detail.executionArn, $.detail.status, $.observed.summary)",
     }),
     NothingToRelease: succeed({
       comment:

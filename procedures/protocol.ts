@@ -104,9 +104,16 @@ export function acquireLock(o: {
           acquiredAt: { 'S.$': '$$.Execution.StartTime' },
           ...(o.changeId ? { changeId: { 'S.$': o.changeId } } : {}),
         },
-        ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':owner': { 'S.$': OWNER } },
+        // Free, or re-entered by its holder (a retried attempt), or inherited by the very execution
+        // its owner delegated it to (`delegateAndStart`): a parent named in the input is not enough.
+        ConditionExpression:
+          'attribute_not_exists(pk) OR (#owner = :owner AND (#holder = :me OR #delegate = :name))',
+        ExpressionAttributeNames: { '#owner': 'owner', '#holder': 'holder', '#delegate': 'delegate' },
+        ExpressionAttributeValues: {
+          ':owner': { 'S.$': OWNER },
+          ':me': { 'S.$': '$$.Execution.Id' },
+          ':name': { 'S.$': '$$.Execution.Name' },
+        },
       },
       resultPath: null,
       catch: [onError('ReadLockHolder', { errors: ['DynamoDB.ConditionalCheckFailedException'] })],
@@ -148,6 +155,47 @@ export function acquireLock(o: {
       error: 'LockHeldError',
       causePath: '$.message',
     }),
+  };
+}
+
+/**
+ * Runs a child procedure that inherits this execution's lock, with proof: `<delegate>` writes the
+ * child's execution name (a fresh UUID) into the lock item, on condition that the lock is still
+ * this owner's; `<start>` starts the child under exactly that name. The child's `AcquireLock`
+ * accepts the lock only as that delegate, so an input that merely names a parent inherits nothing.
+ * Both states fail into the same catch (the lock no longer ours is a failed delegation).
+ */
+export function delegateAndStart(
+  names: { readonly delegate: string; readonly start: string },
+  procedure: string,
+  o: Parameters<typeof startChild>[1] & {
+    readonly catch: readonly Catcher[];
+    /** JSONPath of the lock owner: the request's by default. */
+    readonly owner?: string;
+  },
+): States {
+  const { owner, ...start } = o;
+  return {
+    [names.delegate]: dynamodb('updateItem', {
+      comment: `Delegates the environment lock to the ${procedure} execution started next: only it may inherit the lock.`,
+      parameters: {
+        TableName: '${LockTableName}',
+        Key: LOCK_KEY,
+        UpdateExpression: 'SET #delegate = :child',
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner', '#delegate': 'delegate' },
+        ExpressionAttributeValues: {
+          ':owner': { 'S.$': owner ?? OWNER },
+          ':child': { 'S.$': 'States.UUID()' },
+        },
+        ReturnValues: 'UPDATED_NEW',
+      },
+      resultSelector: { 'name.$': '$.Attributes.delegate.S' },
+      resultPath: '$.delegation',
+      catch: o.catch,
+      next: names.start,
+    }),
+    [names.start]: startChild(procedure, { ...start, executionName: '$.delegation.name' }),
   };
 }
 
@@ -205,7 +253,13 @@ export function ifLockInherited(o: {
  * serves, into `$.observed` (its `summary` is the sentence the notice ends with). Every step goes on
  * when it fails, its error kept for the observation.
  */
-export function holdForOperator(o: { readonly next: string }): States {
+export function holdForOperator(o: {
+  readonly next: string;
+  /** JSONPath of the lock owner: the request's by default. */
+  readonly owner?: string;
+  /** Where the stage's timing is in the state: `$.request.timing` by default. */
+  readonly timingPath?: string;
+}): States {
   return {
     EnterMaintenance: lambda('set-flags', {
       comment:
@@ -229,6 +283,7 @@ export function holdForOperator(o: { readonly next: string }): States {
       deploymentIdPath: '$.maintenanceRestart.deploymentId',
       stabilityPath: '$.holdStability',
       failurePath: '$.maintenanceRestartError',
+      timingPath: o.timingPath,
       onStable: 'MarkLockNeedsOperator',
       onFailure: 'MarkLockNeedsOperator',
     }),
@@ -240,7 +295,10 @@ export function holdForOperator(o: { readonly next: string }): States {
         UpdateExpression: 'SET #status = :stuck',
         ConditionExpression: '#owner = :owner',
         ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
-        ExpressionAttributeValues: { ':owner': { 'S.$': OWNER }, ':stuck': { S: 'needs-operator' } },
+        ExpressionAttributeValues: {
+          ':owner': { 'S.$': o.owner ?? OWNER },
+          ':stuck': { S: 'needs-operator' },
+        },
       },
       resultPath: null,
       catch: [onError('ReadHeldLock', { resultPath: '$.lockMarkError' })],
@@ -307,8 +365,11 @@ export function awaitStable(o: {
   readonly stabilityPath?: string;
   /** Where a failed check or the not-stable error lands: `$.failure` by default. */
   readonly failurePath?: string;
+  /** Where the stage's timing is in the state: `$.request.timing` by default. */
+  readonly timingPath?: string;
 }): States {
   const p = o.prefix ?? '';
+  const timing = o.timingPath ?? '$.request.timing';
   const at = o.stabilityPath ?? '$.stability';
   const failure = o.failurePath ?? '$.failure';
   return {
@@ -320,7 +381,7 @@ export function awaitStable(o: {
     }),
     [`${p}WaitForStable`]: wait({
       comment: 'Waits one poll interval before checking the deployment again.',
-      secondsPath: '$.request.timing.stabilityPollSeconds',
+      secondsPath: `${timing}.stabilityPollSeconds`,
       next: `${p}CheckStable`,
     }),
     [`${p}CheckStable`]: lambda('check-stable', {
@@ -329,7 +390,7 @@ export function awaitStable(o: {
         ...(o.service ?? { service: 'api' }),
         'deploymentId.$': o.deploymentIdPath ?? '$.restart.deploymentId',
         'attempt.$': `${at}.attempt`,
-        'maxAttempts.$': '$.request.timing.stabilityMaxAttempts',
+        'maxAttempts.$': `${timing}.stabilityMaxAttempts`,
       },
       resultPath: at,
       catch: [onError(o.onFailure, { resultPath: failure })],

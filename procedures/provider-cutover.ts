@@ -2,10 +2,11 @@
  * Provider cutover, seed 000: switch the memory provider from native to http, verify, and roll
  * back from the change record on any failure after the switch.
  */
-import { type Definition, type Json, lambda, onError, RETRY_ON, startChild, states } from './asl';
+import { type Definition, type Json, lambda, onError, RETRY_ON, states } from './asl';
 import {
   acquireLock,
   awaitStable,
+  delegateAndStart,
   HELD_FIELDS,
   holdForOperator,
   notice,
@@ -165,26 +166,28 @@ export default {
         },
         next: 'Notify',
       }),
-      RollBack: startChild('provider-rollback', {
-        comment: "Runs provider-rollback from this change's record, inheriting this execution's lock.",
-        input: {
-          'reason.$':
-            "States.Format('Automatic rollback of cutover {} after {}', $.request.changeId, $.failure.Error)",
-          requestedBy: 'switchback',
-          'changeId.$': '$.request.changeId',
-          'parentExecutionId.$': '$$.Execution.Id',
-          trigger: { source: 'cutover', 'error.$': '$.failure.Error', 'cause.$': '$.failure.Cause' },
-        },
-        resultSelector: {
-          'executionArn.$': '$.ExecutionArn',
-          'status.$': '$.Status',
-          'output.$': '$.Output',
-        },
-        resultPath: '$.rollback',
-        timeout: 3600,
-        catch: [onError('EnterMaintenance', { resultPath: '$.rollbackFailure' })],
-        next: 'ReleaseLockAfterRollback',
-      }),
+    },
+    delegateAndStart({ delegate: 'RollBack', start: 'StartRollback' }, 'provider-rollback', {
+      comment: "Runs provider-rollback from this change's record, inheriting this execution's lock.",
+      input: {
+        'reason.$':
+          "States.Format('Automatic rollback of cutover {} after {}', $.request.changeId, $.failure.Error)",
+        requestedBy: 'switchback',
+        'changeId.$': '$.request.changeId',
+        'parentExecutionId.$': '$$.Execution.Id',
+        trigger: { source: 'cutover', 'error.$': '$.failure.Error', 'cause.$': '$.failure.Cause' },
+      },
+      resultSelector: {
+        'executionArn.$': '$.ExecutionArn',
+        'status.$': '$.Status',
+        'output.$': '$.Output',
+      },
+      resultPath: '$.rollback',
+      timeout: 3600,
+      catch: [onError('EnterMaintenance', { resultPath: '$.rollbackFailure' })],
+      next: 'ReleaseLockAfterRollback',
+    }),
+    {
       ReleaseLockAfterRollback: releaseLock({ next: 'DescribeRolledBack' }),
       DescribeRolledBack: notice({
         comment: 'The rollback verified the recorded flags: the notice says what it restored.',

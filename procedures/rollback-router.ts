@@ -15,13 +15,12 @@ import {
   onError,
   pass,
   retryOn,
-  startChild,
   states,
   succeed,
   wait,
 } from './asl';
 import { RESOURCE } from './integrations';
-import { notice, notifyAndEnd } from './protocol';
+import { delegateAndStart, holdForOperator, notice, notifyAndEnd } from './protocol';
 
 const TABLE = '${LockTableName}';
 const LOCK_KEY = { pk: { S: '${Environment}' } };
@@ -76,12 +75,14 @@ const ROLLBACKS = [
   {
     procedure: 'provider-rollback',
     state: 'RunProviderRollback',
+    start: 'StartProviderRollback',
     comment:
       "Runs provider-rollback from the change record, inheriting the router's lock; it verifies through the API and, if it cannot, leaves maintenance mode on and the lock held for an operator.",
   },
   {
     procedure: 'database-rollback',
     state: 'RunDatabaseRollback',
+    start: 'StartDatabaseRollback',
     comment:
       "Runs database-rollback from the change record (a data rollback, seed 004), inheriting the router's lock: maintenance on, the previous connection, restart, verify the old store, maintenance off. If it cannot verify, it leaves maintenance mode on and the lock held for an operator.",
   },
@@ -232,6 +233,7 @@ export default {
           'procedure.$': '$.route.decision.procedure',
           'undoes.$': '$.route.decision.undoes',
           'maxChangeAgeHours.$': '$.route.incident.maxChangeAgeHours',
+          'alarmChangedAt.$': '$.route.alarm.stateChangedAt',
           'lock.$': '$.lockRead',
         },
         resultPath: '$.plan',
@@ -360,35 +362,42 @@ export default {
           'Cause.$': "States.Format('The rollback router has no branch for procedure {}', $.plan.procedure)",
         },
         resultPath: '$.response.rollbackFailure',
-        next: 'ReleaseLock',
+        next: 'IsTakeover',
+      }),
+      IsTakeover: choice({
+        comment:
+          'The rollback did not run or did not verify: after stopping a cutover in flight the environment may be half changed, so it is held; otherwise the lock is released (a rollback that could not verify has marked it needs-operator itself, and it stays).',
+        choices: [{ Variable: '$.plan.action', StringEquals: 'stop-in-flight', next: 'EnterMaintenance' }],
+        default: 'ReleaseLock',
       }),
     },
-    Object.fromEntries(
-      ROLLBACKS.map((r) => [
-        r.state,
-        startChild(r.procedure, {
-          comment: r.comment,
-          input: {
-            'reason.$': "States.Format('Alarm {}: {}', $.route.alarm.name, $.route.alarm.title)",
-            requestedBy: 'switchback-rollback-router',
-            'changeId.$': '$.plan.changeId',
-            'parentExecutionId.$': '$$.Execution.Id',
-            trigger: { source: 'alarm', 'error.$': '$.route.alarm.name', 'cause.$': '$.route.alarm.reason' },
-          },
-          resultSelector: {
-            'executionArn.$': '$.ExecutionArn',
-            'status.$': '$.Status',
-            'startDate.$': '$.StartDate',
-            'stopDate.$': '$.StopDate',
-            'output.$': '$.Output',
-          },
-          resultPath: '$.response.rollback',
-          timeout: 3600,
-          catch: [onError('ReleaseLock', { resultPath: '$.response.rollbackFailure' })],
-          next: 'ReleaseLock',
-        }),
-      ]),
+    ...ROLLBACKS.map((r) =>
+      delegateAndStart({ delegate: r.state, start: r.start }, r.procedure, {
+        comment: r.comment,
+        owner: '$$.Execution.Id',
+        input: {
+          'reason.$': "States.Format('Alarm {}: {}', $.route.alarm.name, $.route.alarm.title)",
+          requestedBy: 'switchback-rollback-router',
+          'changeId.$': '$.plan.changeId',
+          'parentExecutionId.$': '$$.Execution.Id',
+          trigger: { source: 'alarm', 'error.$': '$.route.alarm.name', 'cause.$': '$.route.alarm.reason' },
+        },
+        resultSelector: {
+          'executionArn.$': '$.ExecutionArn',
+          'status.$': '$.Status',
+          'startDate.$': '$.StartDate',
+          'stopDate.$': '$.StopDate',
+          'output.$': '$.Output',
+        },
+        resultPath: '$.response.rollback',
+        timeout: 3600,
+        // All or hold: after a takeover, a rollback that did not run or did not verify never leaves a
+        // released lock over a half-changed environment (a stopped cutover's flags, unverified).
+        catch: [onError('IsTakeover', { resultPath: '$.response.rollbackFailure' })],
+        next: 'ReleaseLock',
+      }),
     ),
+    holdForOperator({ next: 'WriteReport', owner: '$$.Execution.Id', timingPath: '$.route.timing' }),
     {
       ReleaseLock: dynamodb('deleteItem', {
         comment:

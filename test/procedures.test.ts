@@ -157,6 +157,10 @@ function walk(
         (e) => e.via === 'choice' && (e.rule as { StringEquals?: string }).StringEquals === next,
       );
       out = [hit ?? (out.find((e) => e.via === 'default') as Edge)];
+    } else if (state.Type === 'Choice' && byOutcome && l === 'held') {
+      // An outcome computed by a step (the router's incident report): with the lock still held it
+      // reports a failure (the report says 'kept'), so only the Fail endings are reachable.
+      out = out.filter((e) => all[e.to]?.Type !== 'Succeed');
     }
     for (const e of out) queue.push([e.to, lockAfter(l, e), next, [...path, e.to]]);
   }

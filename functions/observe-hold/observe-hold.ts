@@ -9,7 +9,14 @@ import { defineStep } from '../shared/step';
  */
 const Held = z.looseObject({
   heldLock: z
-    .looseObject({ Item: z.looseObject({ status: z.looseObject({ S: z.string() }).optional() }).optional() })
+    .looseObject({
+      Item: z
+        .looseObject({
+          status: z.looseObject({ S: z.string() }).optional(),
+          owner: z.looseObject({ S: z.string() }).optional(),
+        })
+        .optional(),
+    })
     .optional(),
   maintenanceError: z.looseObject({ Error: z.string().optional() }).optional(),
   maintenanceRestartError: z.looseObject({ Error: z.string().optional() }).optional(),
@@ -25,6 +32,8 @@ export interface HoldObservation {
   readonly apiMaintenance: 'on' | 'off' | 'unreachable';
   /** The lock item's status as read after the hold: `needs-operator`, `held`, `absent`, `unreadable`. */
   readonly lockStatus: string;
+  /** The lock's owner (an execution ARN), or an empty string when there is no lock or none was read. */
+  readonly lockOwner: string;
   /** `held` while the lock item exists (whatever its status), `not held`, or `unknown`. */
   readonly lock: 'held' | 'not held' | 'unknown';
   /** One sentence of what was observed, for the notice. */
@@ -97,6 +106,6 @@ export const observeHold = defineStep({
     const summary =
       `Observed: maintenance-mode flag ${maintenanceFlag}; ${api}; ${lockText}.` +
       (failed.length ? ` While holding, ${failed.join('; ')}.` : '');
-    return { maintenanceFlag, apiMaintenance, lockStatus, lock, summary };
+    return { maintenanceFlag, apiMaintenance, lockStatus, lockOwner: item?.owner?.S ?? '', lock, summary };
   },
 });

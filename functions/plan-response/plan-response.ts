@@ -14,6 +14,8 @@ const Decide = z.strictObject({
   /** The rollback procedure the decision matrix chose, and the procedures whose changes it undoes. */
   procedure: z.string().min(1),
   undoes: z.array(z.string().min(1)).min(1),
+  /** When the alarm's state changed: a change that started after it cannot have caused it. */
+  alarmChangedAt: z.iso.datetime({ offset: true }).optional(),
   maxChangeAgeHours: z.number().positive(),
   lock: LockRead,
 });
@@ -22,6 +24,9 @@ const Confirm = z.strictObject({
   changeId: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/),
 });
 const Input = z.discriminatedUnion('phase', [Decide, Confirm]);
+
+/** How much earlier than a change an alarm must have fired to be known not to be caused by it. */
+const PREDATES_TOLERANCE_MS = 60_000;
 
 export interface InFlight {
   readonly owner: string;
@@ -142,6 +147,17 @@ async function decide(input: z.infer<typeof Decide>, deps: Deps): Promise<Respon
     [...record.events].reverse().find((e) => e.status === 'completed')?.at ?? record.openedAt;
   const lastChange = { changeId: record.changeId, procedure: record.procedure, completedAt };
   const ageHours = (deps.clock.now().getTime() - Date.parse(completedAt)) / 3_600_000;
+  // A minute of tolerance for the clocks of CloudWatch and Step Functions: only an alarm clearly
+  // older than the change (a delayed or replayed event) is refused as its cause.
+  if (
+    input.alarmChangedAt &&
+    Date.parse(input.alarmChangedAt) < Date.parse(record.openedAt) - PREDATES_TOLERANCE_MS
+  ) {
+    return hold(
+      `The alarm changed to ALARM at ${input.alarmChangedAt}, before the last change, ${record.changeId}, started (${record.openedAt}): that change did not cause it and is not undone`,
+      { lastChange },
+    );
+  }
   if (ageHours > input.maxChangeAgeHours) {
     return hold(
       `The last change, ${record.changeId}, completed ${ageHours.toFixed(1)} h ago, more than ${input.maxChangeAgeHours} h: not undone automatically`,

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { catalogOf, ROLLBACK_PROCEDURES, rollbackProcedureFor } from '../shared/alarm-catalog';
+import {
+  catalogOf,
+  DEFAULT_MAX_ALARM_AGE_MINUTES,
+  ROLLBACK_PROCEDURES,
+  rollbackProcedureFor,
+} from '../shared/alarm-catalog';
+import type { RuntimeConfig } from '../shared/config';
 import { parseOrThrow } from '../shared/config';
 import { ConfigurationError, InvalidInputError } from '../shared/errors';
 import { parseFlagValue } from '../shared/flags';
@@ -76,6 +82,8 @@ export interface Decision {
 
 export interface Route {
   readonly disposition: 'ignore' | 'paused' | 'route';
+  /** The stage's stability timing, for a hold the router may have to make (routed alarms only). */
+  readonly timing?: RuntimeConfig['timing'];
   readonly why: string;
   readonly alarm: RoutedAlarm | null;
   readonly decision: Decision | null;
@@ -126,6 +134,21 @@ export const routeAlarm = defineStep({
       'alarm state change event',
     );
     const { detail } = event;
+    if (
+      catalog.origin &&
+      (event.account !== catalog.origin.account || event.region !== catalog.origin.region)
+    ) {
+      throw new InvalidInputError(
+        `Refused: the event comes from account ${event.account} in ${event.region}; environment ${catalog.environment} acts only on alarms of account ${catalog.origin.account} in ${catalog.origin.region}. Nothing was changed.`,
+      );
+    }
+    const maxAgeMinutes = catalog.incident.maxAlarmAgeMinutes ?? DEFAULT_MAX_ALARM_AGE_MINUTES;
+    const ageMinutes = (deps.clock.now().getTime() - Date.parse(detail.state.timestamp)) / 60_000;
+    if (ageMinutes > maxAgeMinutes) {
+      throw new InvalidInputError(
+        `Refused: ${detail.alarmName} changed to ${detail.state.value} at ${detail.state.timestamp}, ${Math.round(ageMinutes)} minutes ago, past the ${maxAgeMinutes}-minute detection budget; a rollback on evidence that old could undo a later change. Nothing was changed.`,
+      );
+    }
     const ignore = (why: string, alarm: RoutedAlarm | null = null): Route => {
       deps.log.info('alarm event ignored', { alarmName: detail.alarmName, state: detail.state.value, why });
       return { disposition: 'ignore', why, alarm, decision: null, incident: null };
@@ -193,6 +216,7 @@ export const routeAlarm = defineStep({
     const now = Math.floor(deps.clock.now().getTime() / 1000);
     return {
       disposition: 'route',
+      timing: deps.config.timing,
       why: `${alarm.name} (${entry.issueType}/${entry.severity}, ${entry.priority}): ${entry.rollback} rollback by ${procedure}`,
       alarm,
       decision,

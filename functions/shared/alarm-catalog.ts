@@ -70,8 +70,19 @@ export const AlarmCatalog = z.strictObject({
     maxChangeAgeHours: z.number().min(0.1).max(720),
     /** Wait after stopping a cutover, so a step invocation still running lands before the rollback reads. */
     settleSeconds: z.number().int().min(0).max(60),
+    /**
+     * An alarm whose state changed longer ago than this is not acted on: past seed 004's detection
+     * budget, a rollback would undo what is there now on old evidence.
+     * @default 15
+     */
+    maxAlarmAgeMinutes: z.number().int().min(1).max(1440).optional(),
   }),
+  /** The account and region whose alarms this environment acts on; events from elsewhere are refused. */
+  origin: z.strictObject({ account: z.string().min(1), region: z.string().min(1) }).optional(),
 });
+
+/** Default of `incident.maxAlarmAgeMinutes`. */
+export const DEFAULT_MAX_ALARM_AGE_MINUTES = 15;
 export type AlarmCatalog = z.infer<typeof AlarmCatalog>;
 
 export const ALARM_CATALOG_ENV = 'SWITCHBACK_ALARMS';

@@ -96,12 +96,21 @@ export const validateInput = defineStep({
         InvalidInputError,
         'provider-cutover input',
       );
+      // The cutover will call this URL (health, smoke tests) and point the API at it: only the
+      // stage's own sidecar origin is accepted, never an arbitrary, link-local or metadata address.
+      const httpBase = input.httpBase ?? config.endpoints.sidecar;
+      const allowed = new URL(config.endpoints.sidecar).origin;
+      if (new URL(httpBase).origin !== allowed) {
+        throw new InvalidInputError(
+          `provider-cutover input: httpBase ${new URL(httpBase).origin} is not the stage's sidecar (${allowed}); a cutover only calls the configured sidecar. Nothing was changed.`,
+        );
+      }
       return {
         ...base,
         reason: input.reason,
         requestedBy: input.requestedBy ?? 'unknown',
         changeId: event.executionName,
-        httpBase: input.httpBase ?? config.endpoints.sidecar,
+        httpBase,
         emergency: false,
         trigger: { source: 'operator', error: null, cause: null },
         lock: { owner: event.executionId, inherited: false },

@@ -154,6 +154,7 @@ export function alarmCatalog(stage: StageConfig, alarms: readonly ResolvedAlarm[
       cooldownMinutes: stage.incidents.cooldownMinutes,
       maxChangeAgeHours: stage.incidents.maxChangeAgeHours,
       settleSeconds: stage.incidents.settleSeconds,
+      maxAlarmAgeMinutes: stage.incidents.maxAlarmAgeMinutes,
     },
   };
 }

@@ -531,6 +531,11 @@ export const IncidentsConfig = z.strictObject({
   cooldownMinutes: z.number().int().min(1).max(1440).default(30),
   maxChangeAgeHours: z.number().min(0.1).max(720).default(24),
   settleSeconds: z.number().int().min(0).max(60).default(5),
+  /**
+   * An alarm event whose state changed longer ago than this is refused by the router (old evidence
+   * must not undo a later change). Three detection budgets by default.
+   */
+  maxAlarmAgeMinutes: z.number().int().min(1).max(1440).default(15),
 });
 export type IncidentsConfig = z.infer<typeof IncidentsConfig>;
 

@@ -226,7 +226,9 @@ describe('rollback trigger', () => {
     expect(branches.map((b) => b.StringEquals).sort()).toEqual(Object.keys(ROLLBACK_PROCEDURES).sort());
     for (const b of branches) {
       const pascal = b.StringEquals.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
-      expect(def.States[b.Next]?.Parameters?.StateMachineArn).toBe(`\${${pascal}StateMachineArn}`);
+      // The branch delegates the lock to the child it starts next (proven inheritance).
+      const start = (def.States[b.Next] as { Next?: string } | undefined)?.Next as string;
+      expect(def.States[start]?.Parameters?.StateMachineArn).toBe(`\${${pascal}StateMachineArn}`);
     }
   });
 
@@ -278,7 +280,15 @@ describe('router and probe step permissions', () => {
       .Environment as {
       Variables: Record<string, string>;
     };
-    const catalog = AlarmCatalog.parse(JSON.parse(env.Variables[ALARM_CATALOG_ENV] as string));
+    // The catalog carries the stack's own account and region (tokens, resolved at deploy).
+    const joined = (v: unknown): string =>
+      typeof v === 'string'
+        ? v
+        : (v as { Ref?: string }).Ref !== undefined
+          ? `<${(v as { Ref: string }).Ref}>`
+          : (v as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].map(joined).join('');
+    const catalog = AlarmCatalog.parse(JSON.parse(joined(env.Variables[ALARM_CATALOG_ENV])));
+    expect(catalog.origin).toEqual({ account: '<AWS::AccountId>', region: '<AWS::Region>' });
     expect(Object.keys(catalog.alarms).sort()).toEqual([...rollbackIds].sort());
     expect(catalog.namePrefix).toBe('switchback-staging-');
     expect(catalog.alarms['s004-error-rate']).toEqual({

@@ -64,6 +64,7 @@ describe('Procedure.placeholders', () => {
       'Environment',
       'LockTableName',
       'NotificationTopicArn',
+      'ObserveHoldFunctionArn',
     ]);
     expect(Procedure.placeholders(Procedure.definition('provider-cutover'))).toContain(
       'ProviderRollbackStateMachineArn',
@@ -79,7 +80,9 @@ describe('Procedure bindings', () => {
     const { table, procedure } = fixture();
     expect(() =>
       procedure('lock-janitor', { LockTableName: { table }, Environment: { value: 'test' } }),
-    ).toThrow(`Procedure lock-janitor: no binding for placeholder(s) \${NotificationTopicArn}`);
+    ).toThrow(
+      `Procedure lock-janitor: no binding for placeholder(s) \${NotificationTopicArn}, \${ObserveHoldFunctionArn}`,
+    );
   });
 
   it('throws on a binding the definition never uses', () => {
@@ -89,6 +92,7 @@ describe('Procedure bindings', () => {
         LockTableName: { table },
         Environment: { value: 'test' },
         NotificationTopicArn: { topic },
+        ObserveHoldFunctionArn: { value: 'x' },
         SmokeTestFunctionArn: { value: 'x' },
       }),
     ).toThrow('binding(s) SmokeTestFunctionArn not used by the definition');
@@ -101,9 +105,10 @@ describe('Procedure bindings', () => {
         LockTableName: { value: 'locks' },
         Environment: { value: 'test' },
         NotificationTopicArn: { topic },
+        ObserveHoldFunctionArn: { value: 'x' },
       }),
     ).toThrow(
-      `state "ReleaseLeakedLock" needs \${LockTableName} bound to a table for arn:aws:states:::dynamodb:deleteItem, but it is bound to a value`,
+      `state "ReleaseOrphanedIncident" needs \${LockTableName} bound to a table for arn:aws:states:::dynamodb:updateItem, but it is bound to a value`,
     );
   });
 });

@@ -320,8 +320,9 @@ describe('database-cutover', () => {
       expect(path).toContain('VerifyMapping');
       expect(path).not.toContain('MigrateVectors');
       expect(path).not.toContain('SwitchDatabase');
-      expect(path.slice(-5)).toEqual([
+      expect(path.slice(-6)).toEqual([
         'RollBack',
+        'StartRollback',
         'WriteRollbackReport',
         'ReleaseLockAfterRollback',
         'Notify',
@@ -427,8 +428,9 @@ describe('database-cutover', () => {
       expect(run.cause).toContain('rls:');
       const path = pathOf(run);
       expect(path.indexOf('SwitchDatabase')).toBeLessThan(path.indexOf('SmokeTests'));
-      expect(path.slice(-5)).toEqual([
+      expect(path.slice(-6)).toEqual([
         'RollBack',
+        'StartRollback',
         'WriteRollbackReport',
         'ReleaseLockAfterRollback',
         'Notify',
@@ -490,7 +492,13 @@ describe('database-cutover', () => {
       expect(cut.error).toBe('StoppedByRollbackRouter');
       expect(run.status).toBe('SUCCEEDED');
       expect(pathOf(run)).toEqual(
-        expect.arrayContaining(['TakeOverLock', 'StopInFlight', 'ConfirmRecord', 'RunDatabaseRollback']),
+        expect.arrayContaining([
+          'TakeOverLock',
+          'StopInFlight',
+          'ConfirmRecord',
+          'RunDatabaseRollback',
+          'StartDatabaseRollback',
+        ]),
       );
       const rollback = world.engine.executions.find((e) => e.procedure === 'database-rollback');
       expect(rollback?.parentArn).toBe(run.arn);

@@ -213,6 +213,7 @@ describe('feature-rollout', () => {
       'Bake',
       'EvaluateGate',
       'RollBack',
+      'StartRollback',
       'CloseRolledBack',
       'ReleaseLockAfterRollback',
       'Notify',

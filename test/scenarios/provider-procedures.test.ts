@@ -142,9 +142,10 @@ describe('provider-cutover', () => {
     expect(run.status).toBe('FAILED');
     expect(run.error).toBe('CutoverRolledBackError');
     expect(run.cause).toMatch(/SmokeTestFailedError/);
-    expect(pathOf(run).slice(-5)).toEqual([
+    expect(pathOf(run).slice(-6)).toEqual([
       'VerifyMemoryThroughApi',
       'RollBack',
+      'StartRollback',
       'ReleaseLockAfterRollback',
       'Notify',
       'CutoverRolledBack',
@@ -310,7 +311,13 @@ describe('provider-cutover', () => {
     expect(run.status).toBe('ABORTED');
     expect(await w.lock()).toBeUndefined();
     const janitor = w.engine.executions.find((e) => e.procedure === 'lock-janitor');
-    expect(pathOf(janitor!)).toEqual(['ReleaseLeakedLock', 'NotifyReleased']);
+    expect(pathOf(janitor!)).toEqual([
+      'ReleaseOrphanedIncident',
+      'ReadLeftLock',
+      'ObserveEnvironment',
+      'ReleaseLeakedLock',
+      'NotifyReleased',
+    ]);
     expect(w.engine.notifications.at(-1)?.attributes.outcome).toBe('lock-released');
     expect(w.engine.notifications.at(-1)?.message).toContain(`${run.arn} ended ABORTED`);
   });

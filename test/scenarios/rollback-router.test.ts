@@ -113,6 +113,7 @@ describe('rollback-router', () => {
       'SettleAfterStop',
       'ConfirmRecord',
       'RunProviderRollback',
+      'StartProviderRollback',
       'ReleaseLock',
       'WriteReport',
       'CloseIncident',
@@ -141,7 +142,9 @@ describe('rollback-router', () => {
     const janitors = executionsOf(w, 'lock-janitor').filter(
       (j) => (j.input as { detail: { executionArn: string } }).detail.executionArn === cut.arn,
     );
-    expect(janitors.map((j) => pathOf(j))).toEqual([['ReleaseLeakedLock', 'NothingToRelease']]);
+    expect(janitors.map((j) => pathOf(j))).toEqual([
+      ['ReleaseOrphanedIncident', 'ReadLeftLock', 'ObserveEnvironment', 'NothingToRelease'],
+    ]);
 
     const output = run.output as { outcome: string; report: { json: string }; lock: string };
     expect(output.outcome).toBe('rolled-back');
@@ -179,6 +182,7 @@ describe('rollback-router', () => {
       'PlanResponse',
       'AcquireLock',
       'RunProviderRollback',
+      'StartProviderRollback',
       'ReleaseLock',
       'WriteReport',
       'CloseIncident',
@@ -391,8 +395,9 @@ describe('rollback-router', () => {
 
     expect(run.status).toBe('FAILED');
     expect(run.error).toBe('RollbackRefusedError');
-    expect(pathOf(run).slice(-6)).toEqual([
+    expect(pathOf(run).slice(-7)).toEqual([
       'RunProviderRollback',
+      'StartProviderRollback',
       'ReleaseLock',
       'WriteReport',
       'CloseIncident',

@@ -52,6 +52,7 @@ describe('observe-hold', () => {
       maintenanceFlag: 'on',
       apiMaintenance: 'on',
       lockStatus: 'needs-operator',
+      lockOwner: '',
       lock: 'held',
       summary:
         'Observed: maintenance-mode flag on; the API serves maintenance; the environment lock is HELD (needs-operator).',

@@ -20,6 +20,8 @@ describe('route-alarm', () => {
     const result = await route(event, d);
     expect(result).toEqual({
       disposition: 'route',
+      // The stage's stability timing, for a hold the router may have to make.
+      timing: d.config.timing,
       why: 'switchback-test-s004-error-rate (critical-bug/high, P0): code rollback by provider-rollback',
       alarm: {
         id: 's004-error-rate',

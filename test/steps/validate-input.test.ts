@@ -47,15 +47,30 @@ describe('validate-input: provider-cutover', () => {
       event('provider-cutover', {
         reason: '  switch  ',
         requestedBy: 'alice',
-        httpBase: 'https://mem0.example.com',
+        httpBase: 'http://sidecar.internal:7070/v1',
       }),
       fakeDeps(),
     );
     expect(request).toMatchObject({
       reason: 'switch',
       requestedBy: 'alice',
-      httpBase: 'https://mem0.example.com',
+      httpBase: 'http://sidecar.internal:7070/v1',
     });
+  });
+
+  it.each([
+    ['another host', 'https://mem0.example.com'],
+    ['the instance metadata address', 'http://169.254.169.254/latest/meta-data'],
+    ['loopback', 'http://127.0.0.1:7070'],
+    ['another port of the sidecar host', 'http://sidecar.internal:8080'],
+  ])('refuses an httpBase outside the stage: %s', async (_what, httpBase) => {
+    const err = await invokeStep(
+      validateInput,
+      event('provider-cutover', { reason: 'switch', httpBase }),
+      fakeDeps(),
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidInputError);
+    expect((err as Error).message).toContain("is not the stage's sidecar (http://sidecar.internal:7070)");
   });
 
   it.each([

@@ -170,11 +170,9 @@ describe('database-cutover', () => {
       const failed = Object.values(fixture.collection.expected.failed).reduce((a, b) => a + b, 0);
       const skipped = Object.values(fixture.collection.expected.skipped).reduce((a, b) => a + b, 0);
       expect(failed + skipped).toBe(6);
-      expect(Object.keys(fixture.collection.expected.failed).sort()).toEqual([
-        'malformed-vector',
-        'missing-org',
-        'wrong-dimension',
-      ]);
+      // The defects real collections hold: no organisation, no payload (`{}`), no vector (`{}`).
+      expect(Object.keys(fixture.collection.expected.failed).sort()).toEqual(['missing-org', 'no-payload']);
+      expect(Object.keys(fixture.collection.expected.skipped)).toEqual(['no-vector']);
       expect(gate('migration')).toMatchObject({
         counts: { total: 400, succeeded: expected, failed, skipped },
         failures: fixture.collection.expected.failed,

@@ -46,6 +46,13 @@ export async function databaseFixture(
     indexOpclass?: string;
     legacyUrl?: string;
     config?: Record<string, unknown>;
+    /** Named vectors (the collection's config) and which of them the points carry. */
+    named?: { vector: string; other?: string };
+    /** A sparse vector beside the dense one(s). */
+    sparse?: string;
+    hugeIds?: boolean;
+    /** Extra `source.qdrant` settings (the vector name). */
+    qdrant?: Record<string, unknown>;
   } = {},
 ): Promise<DatabaseFixture> {
   const size = options.size ?? 16;
@@ -53,12 +60,27 @@ export async function databaseFixture(
     count: options.count ?? 600,
     size,
     malformed: options.malformed ?? 8,
+    vectorName: options.named?.vector,
+    otherVector: options.named?.other,
+    sparseName: options.sparse,
+    hugeIds: options.hugeIds,
   });
+  const distance = options.distance ?? 'Cosine';
   const qdrantKey = `qk-${randomBytes(8).toString('hex')}`;
   const standin = await QdrantStandin.start({
     collection: COLLECTION,
     size,
-    distance: options.distance ?? 'Cosine',
+    distance,
+    ...(options.named
+      ? {
+          vectors: Object.fromEntries(
+            [options.named.vector, options.named.other]
+              .filter((n): n is string => n !== undefined)
+              .map((n) => [n, { size, distance }]),
+          ),
+        }
+      : {}),
+    ...(options.sparse ? { sparseVectors: [options.sparse] } : {}),
     points: collection.points,
     apiKey: qdrantKey,
   });
@@ -81,10 +103,6 @@ export async function databaseFixture(
       legacy: { urlParameter: LEGACY_URL_PARAMETER },
       pgvector: { urlParameter: TARGET_URL_PARAMETER },
     },
-    source: {
-      connection: 'legacy',
-      qdrant: { url: standin.url, collection: COLLECTION, apiKeyParameter: QDRANT_KEY_PARAMETER },
-    },
     target: { connection: 'pgvector' },
     poolerPort: pgvector.port,
     migration: { batchSize: 64, timeBudgetSeconds: 0.05 },
@@ -92,6 +110,15 @@ export async function databaseFixture(
     gates: { searchLatencyMs: 2_000, recallQueries: 10, payloadSamples: 15 },
     monitoringWindowSeconds: 1,
     ...options.config,
+    source: {
+      connection: 'legacy',
+      qdrant: {
+        url: standin.url,
+        collection: COLLECTION,
+        apiKeyParameter: QDRANT_KEY_PARAMETER,
+        ...(options.qdrant ?? {}),
+      },
+    },
   });
   return {
     standin,

@@ -515,6 +515,9 @@ function uuidFrom(random: () => number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+const DEFECTS = ['missing-org', 'no-payload', 'no-vector'] as const;
+export type Defect = (typeof DEFECTS)[number];
+
 /**
  * `count` points of `size` dimensions: integer and UUID ids mixed, payloads with an organisation,
  * text, tags and nested values; plus `malformed` defective points spread over the collection, of
@@ -534,10 +537,12 @@ export function generateCollection(options: {
   readonly otherVector?: string;
   readonly sparseName?: string;
   readonly hugeIds?: boolean;
+  /** The defects, in turn. @default all three */
+  readonly kinds?: readonly Defect[];
 }): GeneratedCollection {
   const random = prng(options.seed ?? 42);
   const orgs = options.orgs ?? ['org-a', 'org-b', 'org-c'];
-  const kinds = ['missing-org', 'no-payload', 'no-vector'] as const;
+  const kinds = options.kinds ?? DEFECTS;
   const malformedEvery = options.malformed ? Math.max(2, Math.floor(options.count / options.malformed)) : 0;
   const failed: Record<string, number> = {};
   const skipped: Record<string, number> = {};
@@ -564,7 +569,7 @@ export function generateCollection(options: {
       score: Math.round(random() * 1000) / 1000,
     };
     if (malformedEvery && broken < (options.malformed ?? 0) && i % malformedEvery === malformedEvery - 1) {
-      const kind = kinds[broken % kinds.length] as (typeof kinds)[number];
+      const kind = kinds[broken % kinds.length] as Defect;
       broken += 1;
       if (kind === 'missing-org') {
         const { org_id: _drop, ...rest } = payload;

@@ -93,13 +93,12 @@ async function stores(db: DatabaseRuntimeConfig, deps: Deps, connection = db.tar
   const apiKey = db.source.qdrant.apiKeyParameter
     ? await deps.secrets.get(db.source.qdrant.apiKeyParameter)
     : undefined;
+  const sourceOf = (vector: string | undefined) =>
+    connector.qdrant({ url: db.source.qdrant.url, collection: db.source.qdrant.collection, apiKey, vector });
   return {
-    source: connector.qdrant({
-      url: db.source.qdrant.url,
-      collection: db.source.qdrant.collection,
-      apiKey,
-      vector: db.source.qdrant.vector,
-    }),
+    source: sourceOf(db.source.qdrant.vector),
+    /** The source reading another vector (the old store's smoke test searches whatever it serves). */
+    sourceOf,
     target: connector.postgres(await deps.secrets.get(connectionParameter(db, connection))),
   };
 }
@@ -253,7 +252,7 @@ function median(xs: number[]): number {
 async function smoke(input: z.infer<typeof Smoke>, db: DatabaseRuntimeConfig, deps: Deps) {
   const checks: SmokeCheck[] = [];
   const onTarget = input.expect === db.target.connection;
-  const { source, target } = await stores(db, deps, input.expect);
+  const { source, sourceOf, target } = await stores(db, deps, input.expect);
 
   // 5a: the API is healthy and reports the connection (and maintenance mode) we expect.
   try {
@@ -327,15 +326,22 @@ async function smoke(input: z.infer<typeof Smoke>, db: DatabaseRuntimeConfig, de
         times.push(ms);
       }
     } else {
-      // The first point of the first page that has the configured vector (some may have none).
-      const page = await source.scroll(null, 20);
+      // The old store serves whatever it holds, also a collection the migration refuses: search
+      // by the configured vector, else by its first dense one.
+      const info = await source.collection();
+      const using =
+        chooseVector(info, db.source.qdrant.vector).vector ?? info.vectors.find((v) => !v.multivector);
+      const name = using?.name ?? undefined;
+      const old = name === db.source.qdrant.vector ? source : sourceOf(name);
+      // The first point of the first page that has that vector (some may have none).
+      const page = await old.scroll(null, 20);
       const probe = page.points
-        .map((p) => selectVector(p.vector, db.source.qdrant.vector))
+        .map((p) => selectVector(p.vector, name))
         .map((s) => ('vector' in s ? s.vector : undefined))
         .find(Array.isArray);
       if (!probe) throw new Error('Qdrant holds no point to search with');
       for (let i = 0; i < 3; i++) {
-        const { value, ms } = await timed(() => source.search(probe as number[], 10));
+        const { value, ms } = await timed(() => old.search(probe as number[], 10));
         answered = value.length;
         times.push(ms);
       }

@@ -25,28 +25,29 @@ export interface Classified {
 
 /**
  * The dense vector to migrate out of Qdrant's `VectorStructOutput`: the unnamed vector (`name`
- * undefined) or the named one. No vector (`{}`, or the named one absent) is a skip; a shape the
- * configured vector cannot be (a map when the collection's vector is unnamed, a sparse vector or a
- * multivector) is a failure.
+ * undefined; in a map of vectors it is the one named "") or the named one. No vector (`{}`, or the
+ * named one absent) is a skip; a shape the configured vector cannot be (a map without the unnamed
+ * vector, a bare vector when a named one is configured, a sparse vector or a multivector) is a failure.
  */
 export function selectVector(
   v: unknown,
   name: string | undefined,
 ): { readonly vector: unknown } | { readonly reason: string; readonly kind: 'failed' | 'skipped' } {
+  const key = name ?? '';
   if (v === undefined || v === null || (Array.isArray(v) && v.length === 0))
     return { reason: 'no-vector', kind: 'skipped' };
   if (Array.isArray(v)) {
-    if (name !== undefined) return { reason: 'unnamed-vector', kind: 'failed' };
+    if (key !== '') return { reason: 'unnamed-vector', kind: 'failed' };
     return Array.isArray(v[0]) ? { reason: 'multivector', kind: 'failed' } : { vector: v };
   }
   if (typeof v !== 'object') return { reason: 'malformed-vector', kind: 'failed' };
   const named = v as Record<string, unknown>;
-  if (name === undefined)
-    return Object.keys(named).length === 0
-      ? { reason: 'no-vector', kind: 'skipped' }
-      : { reason: 'named-or-sparse-vector', kind: 'failed' };
-  const chosen = named[name];
-  if (chosen === undefined) return { reason: 'no-vector', kind: 'skipped' };
+  if (Object.keys(named).length === 0) return { reason: 'no-vector', kind: 'skipped' };
+  const chosen = named[key];
+  if (chosen === undefined)
+    return name === undefined
+      ? { reason: 'named-or-sparse-vector', kind: 'failed' }
+      : { reason: 'no-vector', kind: 'skipped' };
   if (!Array.isArray(chosen)) return { reason: 'sparse-vector', kind: 'failed' };
   if (Array.isArray(chosen[0])) return { reason: 'multivector', kind: 'failed' };
   return chosen.length === 0 ? { reason: 'no-vector', kind: 'skipped' } : { vector: chosen };

@@ -27,7 +27,8 @@ export function parseLossless(text: string): unknown {
       while (j < text.length && /[0-9eE+\-.]/.test(text.charAt(j))) j += 1;
       const literal = text.slice(i, j);
       if (/^-?\d+$/.test(literal) && !Number.isSafeInteger(Number(literal))) {
-        marked += `${text.slice(copied, i)}"${MARK}${literal}"`;
+        // Escaped in the JSON text (a raw control character is not allowed in a JSON string).
+        marked += `${text.slice(copied, i)}"\\u0000int:${literal}"`;
         copied = j;
       }
       i = j;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DatabaseRuntimeConfig } from '../../functions/shared/database-config';
 import { type LocalPgvector, targetSchemaSql } from '../../local/pgvector';
 import {
+  type Defect,
   type Distance,
   type GeneratedCollection,
   generateCollection,
@@ -51,6 +52,7 @@ export async function databaseFixture(
     /** A sparse vector beside the dense one(s). */
     sparse?: string;
     hugeIds?: boolean;
+    kinds?: readonly Defect[];
     /** Extra `source.qdrant` settings (the vector name). */
     qdrant?: Record<string, unknown>;
   } = {},
@@ -64,6 +66,7 @@ export async function databaseFixture(
     otherVector: options.named?.other,
     sparseName: options.sparse,
     hugeIds: options.hugeIds,
+    kinds: options.kinds,
   });
   const distance = options.distance ?? 'Cosine';
   const qdrantKey = `qk-${randomBytes(8).toString('hex')}`;

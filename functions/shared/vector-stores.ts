@@ -1,7 +1,8 @@
 /**
  * Ports of the database cutover: the vector source (Qdrant) and the target database (PostgreSQL
  * with pgvector). The Lambda handlers and the local world wire the same real adapters
- * (`./adapters/vector-stores`): the official Qdrant client and `pg`; tests point them at a Qdrant
+ * (`./adapters/vector-stores`): Qdrant's REST API, every answer read losslessly and checked against
+ * the schemas of its specification (`./qdrant-schemas`), and `pg`; tests point them at a Qdrant
  * stand-in and at PGlite served over a socket.
  */
 import { ConfigurationError } from './errors';

@@ -11,7 +11,7 @@ import { fakeDeps, MemoryBlobStore, MemorySecretStore, testConfig } from '../sup
 
 /**
  * The migration step and the gates against the real parts: PGlite with pgvector over a socket,
- * reached with `pg`, and the Qdrant stand-in reached with the official Qdrant client.
+ * reached with `pg`, and the Qdrant stand-in reached over its REST API by the real adapter.
  */
 let pgvector: LocalPgvector;
 let fixture: DatabaseFixture | undefined;

@@ -7,9 +7,17 @@
  */
 
 const MARK = '\u0000int:';
+/** An integer literal of 16 digits or more (shorter ones are always exact): only then is the text scanned. */
+const LONG_INTEGER = /(?<![\d.eE+-])-?\d{16,}(?![\d.eE])/;
+
+function isNumberChar(c: number): boolean {
+  // 0-9 . e E + -
+  return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;
+}
 
 /** Parses `text` like `JSON.parse`, but every integer outside the safe range becomes a `bigint`. */
 export function parseLossless(text: string): unknown {
+  if (!LONG_INTEGER.test(text)) return JSON.parse(text);
   let marked = '';
   let copied = 0;
   let i = 0;
@@ -24,7 +32,7 @@ export function parseLossless(text: string): unknown {
     }
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       let j = i + 1;
-      while (j < text.length && /[0-9eE+\-.]/.test(text.charAt(j))) j += 1;
+      while (j < text.length && isNumberChar(text.charCodeAt(j))) j += 1;
       const literal = text.slice(i, j);
       if (/^-?\d+$/.test(literal) && !Number.isSafeInteger(Number(literal))) {
         // Escaped in the JSON text (a raw control character is not allowed in a JSON string).

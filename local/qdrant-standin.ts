@@ -57,6 +57,8 @@ interface Fault {
   readonly status: number;
   /** A raw 200 body instead of an error (a malformed answer). */
   readonly body?: string;
+  /** Only requests whose body this accepts. */
+  readonly when?: (body: Record<string, unknown>) => boolean;
 }
 
 /** A point as stored: id normalised, vectors by name ('' is the unnamed vector). */
@@ -149,8 +151,19 @@ export class QdrantStandin {
   }
 
   /** Makes matching requests answer 200 with `body` as it is (an answer outside Qdrant's specification). */
-  answerMalformed(path: RegExp, body: string, options: { after?: number; times?: number } = {}): void {
-    this.faults.push({ path, after: options.after ?? 0, times: options.times ?? 1, status: 200, body });
+  answerMalformed(
+    path: RegExp,
+    body: string,
+    options: { after?: number; times?: number; when?: (body: Record<string, unknown>) => boolean } = {},
+  ): void {
+    this.faults.push({
+      path,
+      after: options.after ?? 0,
+      times: options.times ?? 1,
+      status: 200,
+      body,
+      when: options.when,
+    });
   }
 
   /** Replaces the collection's points (a write to the source during a rehearsal). */
@@ -219,7 +232,9 @@ export class QdrantStandin {
             : 'Invalid API key or JWT',
         );
       }
-      const fault = this.faults.find((f) => f.path.test(url.pathname) && f.times > 0);
+      const fault = this.faults.find(
+        (f) => f.path.test(url.pathname) && f.times > 0 && (f.when?.(body) ?? true),
+      );
       if (fault) {
         if (fault.after > 0) fault.after -= 1;
         else {

@@ -745,7 +745,10 @@ describe('database-cutover on collections as Qdrant answers them', () => {
       fixture.standin.answerMalformed(
         /\/points\/scroll$/,
         '{"result":{"points":[{"id":-1,"payload":{},"vector":[]}],"next_page_offset":null},"status":"ok","time":0}',
-        { after: 1 },
+        // Every later page of the migration (batches of 64): the page read ahead, and the same page
+        // re-read by the next invocation when the first one's budget ended before it got there.
+        // The rollback's smoke test of the old store (a page of 20) is answered as usual.
+        { after: 1, times: 100, when: (body) => body.limit === 64 },
       );
       const run = await world.engine.run('database-cutover', { reason: 'Odd answer' }, { name: 'db-odd' });
       expect(run.error).toBe('CutoverRolledBackError');

@@ -249,6 +249,13 @@ describe('the Qdrant adapter', () => {
       message: expect.stringContaining('HTTP 401'),
     });
     expect(unnamed.requests.length - before).toBe(1);
+    // A key no header can carry is refused before any request, without quoting it.
+    const error = await source(unnamed, { apiKey: 'qk-with\nnewline' })
+      .collection()
+      .catch((e: Error) => e);
+    expect(error).toMatchObject({ name: 'QdrantAuthenticationError' });
+    expect((error as Error).message.includes('qk-with')).toBe(false);
+    expect(unnamed.requests.length - before).toBe(1);
   });
 
   it('names each refusal: missing collection, rejected request, malformed answer; transient ones retried', async () => {

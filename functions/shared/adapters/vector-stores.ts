@@ -110,7 +110,14 @@ class QdrantSource implements VectorSource {
     const url = `${this.s.url.replace(/\/+$/, '')}/collections/${encodeURIComponent(this.s.collection)}${path}`;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body) headers['content-type'] = 'application/json';
-    if (this.s.apiKey !== undefined) headers['api-key'] = this.s.apiKey;
+    if (this.s.apiKey !== undefined) {
+      // fetch would refuse such a value with an error that quotes it: refuse it here, unquoted.
+      if (!/^[\x21-\x7e]+$/.test(this.s.apiKey))
+        throw new QdrantAuthenticationError(
+          `${where}: the API key holds characters an HTTP header cannot carry (database.source.qdrant.apiKeyParameter)`,
+        );
+      headers['api-key'] = this.s.apiKey;
+    }
     let status: number;
     let text: string;
     try {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { latestRecord, requireRecord } from '../change-record/record';
 import { checkpointKey, readCheckpoint } from '../migrate-vectors/checkpoint';
-import { targetDimension } from '../migrate-vectors/pipeline';
+import { selectVector, targetDimension } from '../migrate-vectors/pipeline';
 import {
   connectionParameter,
   cutoverPrefix,
@@ -18,7 +18,7 @@ import {
 import { joinUrl, requestJson } from '../shared/http';
 import type { Deps } from '../shared/step';
 import { defineStep } from '../shared/step';
-import { connectorOf, DISTANCE_MAP, quoteTable } from '../shared/vector-stores';
+import { chooseVector, connectorOf, DISTANCE_MAP, quoteTable } from '../shared/vector-stores';
 import {
   consistencyGate,
   countsGate,
@@ -93,8 +93,12 @@ async function stores(db: DatabaseRuntimeConfig, deps: Deps, connection = db.tar
   const apiKey = db.source.qdrant.apiKeyParameter
     ? await deps.secrets.get(db.source.qdrant.apiKeyParameter)
     : undefined;
+  const sourceOf = (vector: string | undefined) =>
+    connector.qdrant({ url: db.source.qdrant.url, collection: db.source.qdrant.collection, apiKey, vector });
   return {
-    source: connector.qdrant({ url: db.source.qdrant.url, collection: db.source.qdrant.collection, apiKey }),
+    source: sourceOf(db.source.qdrant.vector),
+    /** The source reading another vector (the old store's smoke test searches whatever it serves). */
+    sourceOf,
     target: connector.postgres(await deps.secrets.get(connectionParameter(db, connection))),
   };
 }
@@ -132,7 +136,7 @@ async function gate(input: z.infer<typeof Gate>, db: DatabaseRuntimeConfig, deps
   let result: GateResult;
   switch (input.gate) {
     case 'mapping':
-      result = await mappingGate(source, target, db.target);
+      result = await mappingGate(source, target, db.target, db.source.qdrant.vector);
       break;
     case 'migration':
       result = migrationGate(checkpoint, db.gates);
@@ -147,6 +151,7 @@ async function gate(input: z.infer<typeof Gate>, db: DatabaseRuntimeConfig, deps
         db.target,
         db.gates.payloadSamples,
         checkpoint?.dimension ?? 0,
+        db.source.qdrant.vector,
       );
       break;
     case 'recall':
@@ -154,7 +159,7 @@ async function gate(input: z.infer<typeof Gate>, db: DatabaseRuntimeConfig, deps
         source,
         target,
         db.target,
-        (await source.collection()).distance ?? '',
+        chooseVector(await source.collection(), db.source.qdrant.vector).vector?.distance ?? '',
         db.gates,
       );
       break;
@@ -247,7 +252,7 @@ function median(xs: number[]): number {
 async function smoke(input: z.infer<typeof Smoke>, db: DatabaseRuntimeConfig, deps: Deps) {
   const checks: SmokeCheck[] = [];
   const onTarget = input.expect === db.target.connection;
-  const { source, target } = await stores(db, deps, input.expect);
+  const { source, sourceOf, target } = await stores(db, deps, input.expect);
 
   // 5a: the API is healthy and reports the connection (and maintenance mode) we expect.
   try {
@@ -305,8 +310,8 @@ async function smoke(input: z.infer<typeof Smoke>, db: DatabaseRuntimeConfig, de
     const times: number[] = [];
     let answered = 0;
     if (onTarget) {
-      const info = await source.collection();
-      const op = DISTANCE_MAP[info.distance ?? 'Cosine']?.operator ?? '<=>';
+      const chosen = chooseVector(await source.collection(), db.source.qdrant.vector).vector;
+      const op = DISTANCE_MAP[chosen?.distance ?? 'Cosine']?.operator ?? '<=>';
       const t = quoteTable(db.target.table);
       const { rows } = await target.query<{ embedding: string }>(
         `SELECT embedding::text AS embedding FROM ${t} WHERE embedding IS NOT NULL LIMIT 1`,
@@ -321,11 +326,22 @@ async function smoke(input: z.infer<typeof Smoke>, db: DatabaseRuntimeConfig, de
         times.push(ms);
       }
     } else {
-      const page = await source.scroll(null, 1);
-      const probe = page.points[0]?.vector;
-      if (!Array.isArray(probe)) throw new Error('Qdrant holds no point to search with');
+      // The old store serves whatever it holds, also a collection the migration refuses: search
+      // by the configured vector, else by its first dense one.
+      const info = await source.collection();
+      const using =
+        chooseVector(info, db.source.qdrant.vector).vector ?? info.vectors.find((v) => !v.multivector);
+      const name = using?.name ?? undefined;
+      const old = name === db.source.qdrant.vector ? source : sourceOf(name);
+      // The first point of the first page that has that vector (some may have none).
+      const page = await old.scroll(null, 20);
+      const probe = page.points
+        .map((p) => selectVector(p.vector, name))
+        .map((s) => ('vector' in s ? s.vector : undefined))
+        .find(Array.isArray);
+      if (!probe) throw new Error('Qdrant holds no point to search with');
       for (let i = 0; i < 3; i++) {
-        const { value, ms } = await timed(() => source.search(probe as number[], 10));
+        const { value, ms } = await timed(() => old.search(probe as number[], 10));
         answered = value.length;
         times.push(ms);
       }

@@ -1,7 +1,8 @@
 import type { Checkpoint } from '../migrate-vectors/checkpoint';
-import { classify } from '../migrate-vectors/pipeline';
+import { classify, selectVector } from '../migrate-vectors/pipeline';
 import type { DatabaseRuntimeConfig } from '../shared/database-config';
 import {
+  chooseVector,
   DISTANCE_MAP,
   pointIdOf,
   pointKey,
@@ -21,13 +22,21 @@ export interface GateResult {
 
 type Target = DatabaseRuntimeConfig['target'];
 
-/** Collection dimension and distance vs the target column and its index (seed 002: "dimension and distance mapped"). */
+/**
+ * Collection dimension and distance vs the target column and its index (seed 002: "dimension and
+ * distance mapped"), read from the collection's config: which vector is migrated (the unnamed one,
+ * or the named one `vectorName` gives), and refused when none can be (sparse vectors, named vectors
+ * without a name configured, a multivector).
+ */
 export async function mappingGate(
   source: VectorSource,
   db: SqlDatabase,
   target: Target,
+  vectorName: string | undefined,
 ): Promise<GateResult> {
   const info = await source.collection();
+  const choice = chooseVector(info, vectorName);
+  const chosen = choice.vector;
   const table = target.table;
   const { rows: columns } = await db.query<{ type: string | null }>(
     `SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
@@ -45,38 +54,36 @@ export async function mappingGate(
      WHERE x.indrelid = to_regclass($1)`,
     [table],
   );
-  const expected = info.distance ? DISTANCE_MAP[info.distance] : undefined;
+  const expected = chosen ? DISTANCE_MAP[chosen.distance] : undefined;
   const vectorIndexes = indexes.filter((i) => i.method === 'hnsw' || i.method === 'ivfflat');
-  const problems: string[] = [];
-  if (info.namedVectors)
-    problems.push(
-      `the collection uses named vectors (${info.namedVectors.join(', ')}); one unnamed vector is supported`,
-    );
+  const problems: string[] = [...choice.problems];
   if (!Number.isFinite(dimension)) problems.push(`${table} has no vector(N) column "embedding"`);
-  else if (info.size !== null && info.size !== dimension)
-    problems.push(`dimension differs: Qdrant ${info.size}, ${table}.embedding vector(${dimension})`);
-  if (info.distance && !expected)
-    problems.push(`Qdrant distance ${info.distance} has no pgvector equivalent`);
+  else if (chosen && chosen.size !== dimension)
+    problems.push(`dimension differs: Qdrant ${chosen.size}, ${table}.embedding vector(${dimension})`);
+  if (chosen && !expected) problems.push(`Qdrant distance ${chosen.distance} has no pgvector equivalent`);
   if (expected && vectorIndexes.length && !vectorIndexes.some((i) => i.opclass === expected.opclass)) {
     problems.push(
-      `distance differs: Qdrant ${info.distance} needs ${expected.opclass}, the index uses ${vectorIndexes.map((i) => i.opclass).join(', ')}`,
+      `distance differs: Qdrant ${chosen?.distance} needs ${expected.opclass}, the index uses ${vectorIndexes.map((i) => i.opclass).join(', ')}`,
     );
   }
+  const vectorLabel = chosen?.name ? ` vector "${chosen.name}"` : '';
   return {
     gate: 'mapping',
     passed: problems.length === 0,
     summary: problems.length
       ? problems.join('; ')
-      : `Qdrant ${info.size}-d ${info.distance} -> ${table}.embedding vector(${dimension}), operator ${expected?.operator}${
+      : `Qdrant ${chosen?.size}-d ${chosen?.distance}${vectorLabel} -> ${table}.embedding vector(${dimension}), operator ${expected?.operator}${
           vectorIndexes.length
             ? `, index ${vectorIndexes.map((i) => `${i.name} (${i.method} ${i.opclass})`).join(', ')}`
             : ', no ANN index (exact search)'
         }`,
     evidence: {
       qdrant: {
-        size: info.size,
-        distance: info.distance,
-        namedVectors: info.namedVectors,
+        vector: chosen ? chosen.name : null,
+        size: chosen?.size ?? null,
+        distance: chosen?.distance ?? null,
+        vectors: info.vectors,
+        sparseVectors: info.sparseVectors,
         pointsCount: info.pointsCount,
       },
       target: { table, dimension: Number.isFinite(dimension) ? dimension : null, indexes },
@@ -199,6 +206,7 @@ export async function payloadsGate(
   target: Target,
   samples: number,
   dimension: number,
+  vectorName: string | undefined,
 ): Promise<GateResult> {
   const t = quoteTable(target.table);
   const { rows } = await db.query<{ vector_id: string; payload: unknown; embedding: string }>(
@@ -215,8 +223,12 @@ export async function payloadsGate(
     found.add(key);
     const row = fromTarget.get(key);
     if (!row) continue;
+    const selected = selectVector(p.vector, vectorName);
     if (canonical(p.payload ?? {}) !== canonical(row.payload)) mismatches.push({ id: key, field: 'payload' });
-    else if (!Array.isArray(p.vector) || !vectorsEqual(p.vector as number[], parseVector(row.embedding)))
+    else if (
+      !('vector' in selected) ||
+      !vectorsEqual(selected.vector as number[], parseVector(row.embedding))
+    )
       mismatches.push({ id: key, field: 'vector' });
   }
   for (const key of fromTarget.keys())
@@ -224,7 +236,7 @@ export async function payloadsGate(
 
   // The other way: the valid points of Qdrant's first page must be in the target, equal.
   const page = await source.scroll(null, samples);
-  const valid = classify(page.points, dimension, target.orgPayloadKey).rows;
+  const valid = classify(page.points, dimension, target.orgPayloadKey, vectorName).rows;
   const { rows: back } = await db.query<{ vector_id: string; payload: unknown }>(
     `SELECT vector_id, payload FROM ${t} WHERE vector_id = ANY($1::text[])`,
     [valid.map((r) => r.vectorId)],
@@ -257,7 +269,8 @@ export async function payloadsGate(
 }
 
 /**
- * Search quality: for sample query vectors, recall@10 of pgvector against Qdrant's own results.
+ * Search quality: for sample query vectors, recall@10 of pgvector against Qdrant's own exact
+ * results (`params.exact`: a full scan, not Qdrant's approximate HNSW index).
  * Qdrant's truth is its top 10 among the points the target holds: points the migration refused
  * are counted (and listed) by the migration gate, and their absence by the counts gate.
  */
@@ -281,7 +294,7 @@ export async function recallGate(
   const perQuery: { query: string; recall: number; truth: number }[] = [];
   for (const q of queries) {
     const vector = parseVector(q.embedding);
-    const hits = await source.search(vector, k * 2);
+    const hits = await source.search(vector, k * 2, { exact: true });
     const keys = hits.map(pointKey);
     const { rows: present } = await db.query<{ vector_id: string }>(
       `SELECT vector_id FROM ${t} WHERE embedding IS NOT NULL AND vector_id = ANY($1::text[])`,

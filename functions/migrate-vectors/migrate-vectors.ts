@@ -37,6 +37,7 @@ export const migrateVectors = defineStep({
       url: db.source.qdrant.url,
       collection: db.source.qdrant.collection,
       apiKey,
+      vector: db.source.qdrant.vector,
     });
     const target = connector.postgres(await secrets.get(connectionParameter(db, db.target.connection)));
     const started = clock.now();
@@ -76,6 +77,7 @@ export const migrateVectors = defineStep({
       target,
       table: db.target.table,
       orgKey: db.target.orgPayloadKey,
+      vectorName: db.source.qdrant.vector,
       batchSize: db.migration.batchSize,
       deadline: started.getTime() + db.migration.timeBudgetSeconds * 1000,
       clock,

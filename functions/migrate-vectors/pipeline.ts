@@ -24,11 +24,47 @@ export interface Classified {
 }
 
 /**
- * Checks each point before it is written: a valid id, a vector of the target's dimension made of
- * finite numbers, an organisation in the payload (row level security needs it). A point without
- * any vector is skipped (nothing to migrate); any other defect fails the point, with its reason.
+ * The dense vector to migrate out of Qdrant's `VectorStructOutput`: the unnamed vector (`name`
+ * undefined; in a map of vectors it is the one named "") or the named one. No vector (`{}`, or the
+ * named one absent) is a skip; a shape the configured vector cannot be (a map without the unnamed
+ * vector, a bare vector when a named one is configured, a sparse vector or a multivector) is a failure.
  */
-export function classify(points: readonly SourcePoint[], dimension: number, orgKey: string): Classified {
+export function selectVector(
+  v: unknown,
+  name: string | undefined,
+): { readonly vector: unknown } | { readonly reason: string; readonly kind: 'failed' | 'skipped' } {
+  const key = name ?? '';
+  if (v === undefined || v === null || (Array.isArray(v) && v.length === 0))
+    return { reason: 'no-vector', kind: 'skipped' };
+  if (Array.isArray(v)) {
+    if (key !== '') return { reason: 'unnamed-vector', kind: 'failed' };
+    return Array.isArray(v[0]) ? { reason: 'multivector', kind: 'failed' } : { vector: v };
+  }
+  if (typeof v !== 'object') return { reason: 'malformed-vector', kind: 'failed' };
+  const named = v as Record<string, unknown>;
+  if (Object.keys(named).length === 0) return { reason: 'no-vector', kind: 'skipped' };
+  const chosen = named[key];
+  if (chosen === undefined)
+    return name === undefined
+      ? { reason: 'named-or-sparse-vector', kind: 'failed' }
+      : { reason: 'no-vector', kind: 'skipped' };
+  if (!Array.isArray(chosen)) return { reason: 'sparse-vector', kind: 'failed' };
+  if (Array.isArray(chosen[0])) return { reason: 'multivector', kind: 'failed' };
+  return chosen.length === 0 ? { reason: 'no-vector', kind: 'skipped' } : { vector: chosen };
+}
+
+/**
+ * Checks each point before it is written: a valid id, the configured vector (`vectorName`, or the
+ * unnamed one) of the target's dimension made of finite numbers, an organisation in the payload
+ * (row level security needs it). A point without that vector is skipped (nothing to migrate); any
+ * other defect fails the point, with its reason.
+ */
+export function classify(
+  points: readonly SourcePoint[],
+  dimension: number,
+  orgKey: string,
+  vectorName?: string,
+): Classified {
   const rows = new Map<string, TargetRow>();
   const rejected: Classified['rejected'] = [];
   for (const p of points) {
@@ -37,15 +73,12 @@ export function classify(points: readonly SourcePoint[], dimension: number, orgK
       rejected.push({ id: String(id), reason: 'invalid-id', kind: 'failed' });
       continue;
     }
-    const v = p.vector;
-    if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) {
-      rejected.push({ id, reason: 'no-vector', kind: 'skipped' });
+    const selected = selectVector(p.vector, vectorName);
+    if (!('vector' in selected)) {
+      rejected.push({ id, reason: selected.reason, kind: selected.kind });
       continue;
     }
-    if (!Array.isArray(v)) {
-      rejected.push({ id, reason: 'named-or-sparse-vector', kind: 'failed' });
-      continue;
-    }
+    const v = selected.vector as unknown[];
     if (!v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
       rejected.push({ id, reason: 'malformed-vector', kind: 'failed' });
       continue;
@@ -54,7 +87,12 @@ export function classify(points: readonly SourcePoint[], dimension: number, orgK
       rejected.push({ id, reason: 'wrong-dimension', kind: 'failed' });
       continue;
     }
-    const org = p.payload?.[orgKey];
+    const payload = p.payload ?? {};
+    if (Object.keys(payload).length === 0) {
+      rejected.push({ id, reason: 'no-payload', kind: 'failed' });
+      continue;
+    }
+    const org = payload[orgKey];
     if (typeof org !== 'string' || org.length === 0) {
       rejected.push({ id, reason: 'missing-org', kind: 'failed' });
       continue;
@@ -64,7 +102,7 @@ export function classify(points: readonly SourcePoint[], dimension: number, orgK
       vectorId: pointKey(id),
       orgId: org,
       embedding: vectorLiteral(v as number[]),
-      payload: JSON.stringify(p.payload ?? {}),
+      payload: JSON.stringify(payload),
     });
   }
   return { rows: [...rows.values()], rejected };
@@ -116,6 +154,8 @@ export interface RunOptions {
   readonly target: SqlSession;
   readonly table: string;
   readonly orgKey: string;
+  /** The named vector to migrate (`source.qdrant.vector`); undefined: the unnamed one. */
+  readonly vectorName?: string;
   readonly batchSize: number;
   /** Stop starting batches at this instant (ms since epoch); at least one batch always runs. */
   readonly deadline: number;
@@ -218,7 +258,7 @@ export async function migrateUntil(start: Checkpoint, options: RunOptions): Prom
   const pages = new ReadAhead<Batch>(
     async (offset) => {
       const page = await source.scroll(offset, options.batchSize);
-      return { page, ...classify(page.points, cp.dimension, options.orgKey) };
+      return { page, ...classify(page.points, cp.dimension, options.orgKey, options.vectorName) };
     },
     cp.cursor,
     options.readAhead ?? 2,

@@ -58,6 +58,17 @@ export const DatabaseRuntimeConfig = z.strictObject({
       collection: z.string().min(1).max(255),
       /** SSM SecureString parameter with the Qdrant API key (sent as the `api-key` header). */
       apiKeyParameter: SecureParameter.optional(),
+      /**
+       * The named vector to migrate, for a collection with named vectors (`vectors: { name: {...} }`);
+       * absent: the collection's one unnamed vector. The mapping gate refuses a collection with named
+       * vectors and no name set, and any collection with sparse vectors.
+       */
+      vector: z
+        .string()
+        .min(1)
+        .max(255)
+        .refine((name) => !/[\s"]/.test(name), 'a Qdrant vector name (no spaces or quotes)')
+        .optional(),
     }),
   }),
   target: z.strictObject({

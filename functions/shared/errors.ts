@@ -136,8 +136,20 @@ export class IncidentReportError extends SwitchbackError {}
 
 // Database cutover (seed 002): Qdrant -> pgvector.
 
-/** The vector source (Qdrant) could not be read: unreachable, timed out or a 5xx. Transient: retried. */
+/** The vector source (Qdrant) could not be read: unreachable, timed out, a 429 or a 5xx. Transient: retried. */
 export class VectorSourceUnavailableError extends SwitchbackError {}
+
+/** Qdrant refused the API key (401/403): a wrong or missing key is not retried. */
+export class QdrantAuthenticationError extends SwitchbackError {}
+
+/** Qdrant answered 404: the configured collection does not exist there. Not retried. */
+export class QdrantCollectionNotFoundError extends SwitchbackError {}
+
+/** Qdrant refused the request itself (400/422 and other 4xx): asking again would not help. */
+export class QdrantRequestRejectedError extends SwitchbackError {}
+
+/** Qdrant answered something its specification does not describe: refused, never guessed at. */
+export class QdrantResponseInvalidError extends SwitchbackError {}
 
 /** The target database could not be reached or a statement failed for a transient reason. Retried. */
 export class VectorTargetUnavailableError extends SwitchbackError {}
@@ -194,6 +206,10 @@ export const ERROR_CLASSES = {
   DryRunFailedError,
   IncidentReportError,
   VectorSourceUnavailableError,
+  QdrantAuthenticationError,
+  QdrantCollectionNotFoundError,
+  QdrantRequestRejectedError,
+  QdrantResponseInvalidError,
   VectorTargetUnavailableError,
   DatabaseGateFailedError,
   ConnectionCheckFailedError,

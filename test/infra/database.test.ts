@@ -70,6 +70,21 @@ describe('stage configuration: database', () => {
       monitoringWindowSeconds: 1800,
       migration: { batchSize: 500, timeBudgetSeconds: 600 },
     });
+    // No vector named: the collection's one unnamed vector is migrated.
+    expect(parsed.database?.source.qdrant.vector).toBeUndefined();
+  });
+
+  it('takes the named vector to migrate from a collection with named vectors', () => {
+    const named = {
+      ...database,
+      source: { ...database.source, qdrant: { ...database.source.qdrant, vector: 'text' } },
+    };
+    expect(
+      parseStage(stage({ name: 'db', network, data, database: named })).database?.source.qdrant,
+    ).toMatchObject({
+      collection: 'dac_memory',
+      vector: 'text',
+    });
   });
 
   it.each([
@@ -105,6 +120,16 @@ describe('stage configuration: database', () => {
         connections: { legacy: { urlParameter: 'postgresql://u:p@h/db' }, supabase: { urlParameter: '/x' } },
       },
       'database.connections.legacy.urlParameter',
+    ],
+    [
+      'an empty Qdrant vector name',
+      { source: { ...database.source, qdrant: { ...database.source.qdrant, vector: '' } } },
+      'database.source.qdrant.vector',
+    ],
+    [
+      'a Qdrant vector name with a space',
+      { source: { ...database.source, qdrant: { ...database.source.qdrant, vector: 'text embedding' } } },
+      'database.source.qdrant.vector: a Qdrant vector name',
     ],
   ])('refuses %s, naming the field', (_what, override, message) => {
     expect(() =>

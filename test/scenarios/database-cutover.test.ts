@@ -5,7 +5,7 @@ import { alarmStateChange } from '../../local/alarm-event';
 import type { ExecutionRecord } from '../../local/engine';
 import { LocalPgvector } from '../../local/pgvector';
 import type { World } from '../../local/world';
-import { type DatabaseFixture, databaseFixture, targetRows } from '../support/database';
+import { type DatabaseFixture, databaseFixture, QDRANT_KEY_PARAMETER, targetRows } from '../support/database';
 import { pathOf, startWorld } from '../support/world';
 
 /**
@@ -170,11 +170,9 @@ describe('database-cutover', () => {
       const failed = Object.values(fixture.collection.expected.failed).reduce((a, b) => a + b, 0);
       const skipped = Object.values(fixture.collection.expected.skipped).reduce((a, b) => a + b, 0);
       expect(failed + skipped).toBe(6);
-      expect(Object.keys(fixture.collection.expected.failed).sort()).toEqual([
-        'malformed-vector',
-        'missing-org',
-        'wrong-dimension',
-      ]);
+      // The defects real collections hold: no organisation, no payload (`{}`), no vector (`{}`).
+      expect(Object.keys(fixture.collection.expected.failed).sort()).toEqual(['missing-org', 'no-payload']);
+      expect(Object.keys(fixture.collection.expected.skipped)).toEqual(['no-vector']);
       expect(gate('migration')).toMatchObject({
         counts: { total: 400, succeeded: expected, failed, skipped },
         failures: fixture.collection.expected.failed,
@@ -532,6 +530,250 @@ describe('database-cutover', () => {
       expect(await world.parameters.get('database/active')).toEqual(before);
       expect(fixture.standin.requests).toHaveLength(0);
       expect(await world.lock()).toBeUndefined();
+    } finally {
+      await tearDown(fixture, world);
+    }
+  });
+});
+
+/**
+ * Collections as real Qdrant holds and answers them: points without vectors or payloads (`{}`),
+ * named and sparse vectors, integer ids above 2^53; and Qdrant refusing the key or answering
+ * outside its specification. Each runs the whole cutover and asserts its gates' evidence.
+ */
+describe('database-cutover on collections as Qdrant answers them', () => {
+  const gateOf = (report: { gates: { gate: string; evidence: Record<string, unknown> }[] }, name: string) =>
+    report.gates.find((g) => g.gate === name)?.evidence as Record<string, unknown>;
+
+  /** A cutover that succeeds with every gate passed, on pgvector afterwards; returns its report. */
+  async function expectCutOver(world: World, fixture: DatabaseFixture, name: string) {
+    const run = await world.engine.run('database-cutover', { reason: 'Cutover' }, { name });
+    expect(run.status, `${run.error}: ${run.cause}`).toBe('SUCCEEDED');
+    const report = await s3Json(world, `database-cutovers/rehearsal/${name}/report.json`);
+    expect(report.gates.every((g: { passed: boolean }) => g.passed)).toBe(true);
+    expect((await world.parameters.get('database/active')).value).toBe('pgvector');
+    expectNoSecrets(world, fixture);
+    return report;
+  }
+
+  /** A mapping-gate refusal: rolled back before any point is read, the old store serving. */
+  async function expectRefusedAtMapping(world: World, fixture: DatabaseFixture, name: string) {
+    const before = await world.parameters.get('database/active');
+    const run = await world.engine.run('database-cutover', { reason: 'Cutover' }, { name });
+    expect(run.error).toBe('DatabaseGateFailedError');
+    const path = pathOf(run);
+    expect(path).toContain('VerifyMapping');
+    expect(path).not.toContain('MigrateVectors');
+    expect(path.at(-1)).toBe('GateFailed');
+    // No page was migrated: the only reads are the rollback's smoke tests of the old store, which
+    // still serves the collection (searching its first dense vector).
+    expect(fixture.standin.scrollRequests().map((r) => r.limit)).toEqual([20, 20]);
+    expect((await targetRows(pgvector)).n).toBe(0);
+    expect(await world.parameters.get('database/active')).toEqual(before);
+    expect(await apiHealth(world)).toMatchObject({ database: 'legacy', maintenance: false });
+    expect(await world.lock()).toBeUndefined();
+    const report = await s3Json(world, `database-cutovers/rehearsal/${name}/report.json`);
+    expect(report.gates.map((g: { gate: string; passed: boolean }) => [g.gate, g.passed])).toEqual([
+      ['mapping', false],
+    ]);
+    const oldStore = report.checks.find((c: { name: string }) => c.name === 'smoke-after-rollback').detail;
+    expect(oldStore.checks.find((c: { name: string }) => c.name === 'vector-search')).toMatchObject({
+      passed: true,
+      detail: expect.stringContaining('Qdrant answered 10 results'),
+    });
+    expectNoSecrets(world, fixture);
+    return { run, mapping: gateOf(report, 'mapping') };
+  }
+
+  it('vectorless points ({}) are skipped and payload-less points ({}) fail: the gate counts each right', async () => {
+    // 38 points without vectors and 2 without payload among 200: skips are outside the success
+    // rate, so the gate passes (160 of 162); counted as failures it would not (160 of 200).
+    const kinds = [...Array.from({ length: 19 }, () => 'no-vector' as const), 'no-payload' as const];
+    const { fixture, world } = await setUp({ count: 200, malformed: 40, kinds });
+    try {
+      const report = await expectCutOver(world, fixture, 'db-empty');
+      expect(gateOf(report, 'migration')).toMatchObject({
+        counts: { total: 200, succeeded: 160, failed: 2, skipped: 38 },
+        failures: { 'no-payload': 2 },
+        skips: { 'no-vector': 38 },
+        successRate: 160 / 162,
+      });
+      expect(gateOf(report, 'counts')).toMatchObject({
+        qdrantCount: 200,
+        rowsWithEmbedding: 160,
+        failed: 2,
+        skipped: 38,
+      });
+      expect(await targetRows(pgvector)).toEqual({ n: 160, ids: 160, with_vectors: 160 });
+    } finally {
+      await tearDown(fixture, world);
+    }
+  });
+
+  it('named vectors: the one the stage names is migrated, by its name, and the recall reference is exact', async () => {
+    const { fixture, world } = await setUp({
+      count: 150,
+      malformed: 0,
+      named: { vector: 'text', other: 'image' },
+      qdrant: { vector: 'text' },
+    });
+    try {
+      const report = await expectCutOver(world, fixture, 'db-named');
+      expect(gateOf(report, 'mapping')).toMatchObject({
+        qdrant: {
+          vector: 'text',
+          size: 16,
+          distance: 'Cosine',
+          vectors: [
+            { name: 'text', size: 16, distance: 'Cosine', multivector: false },
+            { name: 'image', size: 16, distance: 'Cosine', multivector: false },
+          ],
+          sparseVectors: [],
+        },
+      });
+      // Only "text" was read; the payload gate compared each sampled row with Qdrant's "text".
+      expect(fixture.standin.scrollRequests().every((r) => JSON.stringify(r.withVector) === '["text"]')).toBe(
+        true,
+      );
+      expect(gateOf(report, 'payloads').mismatches).toEqual([]);
+      expect(gateOf(report, 'migration')).toMatchObject({
+        counts: { total: 150, succeeded: 150, failed: 0 },
+      });
+      // The recall gate's reference: Qdrant's exact search by "text", one per sample query.
+      const queries = fixture.standin.requests.filter((r) => r.path.endsWith('/points/query'));
+      expect(queries).toHaveLength(10);
+      expect(queries.every((q) => q.exact === true && q.using === 'text')).toBe(true);
+      expect(gateOf(report, 'recall').meanRecall).toBeGreaterThanOrEqual(0.95);
+      expect(await targetRows(pgvector)).toEqual({ n: 150, ids: 150, with_vectors: 150 });
+    } finally {
+      await tearDown(fixture, world);
+    }
+  });
+
+  it('named vectors without source.qdrant.vector are refused at the mapping gate, naming the setting', async () => {
+    const { fixture, world } = await setUp({
+      count: 40,
+      malformed: 0,
+      named: { vector: 'text', other: 'image' },
+    });
+    try {
+      const { run, mapping } = await expectRefusedAtMapping(world, fixture, 'db-unnamed');
+      expect(run.cause).toContain(
+        'the collection has named vectors (text, image): set database.source.qdrant.vector to the one to migrate',
+      );
+      expect(mapping).toMatchObject({ qdrant: { vector: null, sparseVectors: [] } });
+    } finally {
+      await tearDown(fixture, world);
+    }
+  });
+
+  it('a dense and a sparse vector are refused at the mapping gate, from the collection config', async () => {
+    const { fixture, world } = await setUp({ count: 40, malformed: 0, sparse: 'keywords' });
+    try {
+      const { run, mapping } = await expectRefusedAtMapping(world, fixture, 'db-sparse');
+      expect(run.cause).toContain('the collection has sparse vectors (keywords)');
+      expect(mapping).toMatchObject({
+        qdrant: {
+          vector: null,
+          vectors: [{ name: null, size: 16, distance: 'Cosine' }],
+          sparseVectors: ['keywords'],
+        },
+      });
+    } finally {
+      await tearDown(fixture, world);
+    }
+  });
+
+  it('integer ids above 2^53 are kept exactly: every point once, none rounded onto another', async () => {
+    // Ids 2^63, 2^63 + 2, ...: a float64 holds none of them, and rounds them all onto a few values.
+    const { fixture, world } = await setUp({ count: 150, malformed: 0, hugeIds: true });
+    try {
+      const report = await expectCutOver(world, fixture, 'db-huge');
+      const ids = fixture.collection.points.map((p) => String(p.id));
+      const huge = ids.filter((id) => /^\d+$/.test(id));
+      expect(huge).toHaveLength(75);
+      expect(new Set(huge.map(Number)).size).toBeLessThan(5);
+      const { rows } = await pgvector.db.query<{ vector_id: string }>(
+        'SELECT vector_id FROM memory_fragments',
+      );
+      expect(rows.map((r) => r.vector_id).sort()).toEqual([...ids].sort());
+      // Each page was asked from the exact next_page_offset Qdrant gave.
+      const offsets = fixture.standin.scrollRequests().map((r) => String(r.offset));
+      expect(offsets.filter((o) => /^\d+$/.test(o)).every((o) => huge.includes(o))).toBe(true);
+      expect(gateOf(report, 'counts')).toMatchObject({
+        qdrantCount: 150,
+        rowsWithEmbedding: 150,
+        distinctVectorIds: 150,
+      });
+      expect(gateOf(report, 'payloads').mismatches).toEqual([]);
+    } finally {
+      await tearDown(fixture, world);
+    }
+  });
+
+  it('a wrong API key fails fast with its own name: one request, no retries, nothing changed', async () => {
+    const fixture = await databaseFixture(pgvector, { count: 20, malformed: 0 });
+    const world = await startWorld({
+      database: {
+        config: fixture.config,
+        secrets: { ...fixture.secrets, [QDRANT_KEY_PARAMETER]: 'qk-not-the-key' },
+      },
+    });
+    try {
+      const before = await world.parameters.get('database/active');
+      const run = await world.engine.run('database-cutover', { reason: 'Wrong key' }, { name: 'db-key' });
+      expect(run.error).toBe('PreflightFailedError');
+      expect(run.cause).toContain('QdrantAuthenticationError');
+      expect(run.cause).toContain('HTTP 401');
+      expect(run.cause).not.toContain('qk-not-the-key');
+      expect(pathOf(run)).toEqual([
+        'ValidateInput',
+        'AcquireLock',
+        'Preflight',
+        'ReleaseLockNothingChanged',
+        'Notify',
+        'PreflightFailed',
+      ]);
+      expect(run.steps.filter((s) => s.state === 'Preflight').reduce((n, s) => n + s.retries, 0)).toBe(0);
+      expect(fixture.standin.requests.map((r) => r.status)).toEqual([401]);
+      expect(await world.parameters.get('database/active')).toEqual(before);
+      expect((await world.parameters.get('maintenance-mode')).value).toBe('off');
+      expect((await targetRows(pgvector)).n).toBe(0);
+      expect(await world.lock()).toBeUndefined();
+      expectNoSecrets(world, fixture);
+    } finally {
+      await tearDown(fixture, world);
+    }
+  });
+
+  it("an answer outside Qdrant's specification is refused by name, not retried, and rolled back", async () => {
+    const { fixture, world } = await setUp({ count: 200, malformed: 0 });
+    try {
+      // The second page: a point whose id is neither an unsigned integer nor a UUID.
+      fixture.standin.answerMalformed(
+        /\/points\/scroll$/,
+        '{"result":{"points":[{"id":-1,"payload":{},"vector":[]}],"next_page_offset":null},"status":"ok","time":0}',
+        // Every later page of the migration (batches of 64): the page read ahead, and the same page
+        // re-read by the next invocation when the first one's budget ended before it got there.
+        // The rollback's smoke test of the old store (a page of 20) is answered as usual.
+        { after: 1, times: 100, when: (body) => body.limit === 64 },
+      );
+      const run = await world.engine.run('database-cutover', { reason: 'Odd answer' }, { name: 'db-odd' });
+      expect(run.error).toBe('CutoverRolledBackError');
+      expect(run.cause).toContain('QdrantResponseInvalidError');
+      expect(run.cause).toContain("does not match Qdrant's specification (result.points.0.id");
+      const migrate = run.steps.filter((s) => s.state === 'MigrateVectors');
+      expect(migrate.reduce((n, s) => n + s.retries, 0)).toBe(0);
+      const path = pathOf(run);
+      expect(path).not.toContain('GateMigration');
+      expect(path).not.toContain('SwitchDatabase');
+      expect(childOf(world, run, 'database-rollback')?.status).toBe('SUCCEEDED');
+      // The first page was written before the odd answer; the point of the odd one was not.
+      expect((await targetRows(pgvector)).n).toBe(64);
+      expect((await world.parameters.get('database/active')).value).toBe('legacy');
+      expect(await apiHealth(world)).toMatchObject({ status: 'ok', database: 'legacy', maintenance: false });
+      expect(await world.lock()).toBeUndefined();
+      expectNoSecrets(world, fixture);
     } finally {
       await tearDown(fixture, world);
     }

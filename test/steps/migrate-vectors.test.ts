@@ -2,16 +2,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { databaseCheck } from '../../functions/database-check/database-check';
 import { type Checkpoint, checkpointKey } from '../../functions/migrate-vectors/checkpoint';
 import { migrateVectors } from '../../functions/migrate-vectors/migrate-vectors';
+import { classify, selectVector } from '../../functions/migrate-vectors/pipeline';
 import { RealDatabaseConnector } from '../../functions/shared/adapters/vector-stores';
 import { RuntimeConfig } from '../../functions/shared/config';
 import { type Deps, invokeStep } from '../../functions/shared/step';
+import { chooseVector } from '../../functions/shared/vector-stores';
 import { LocalPgvector } from '../../local/pgvector';
 import { type DatabaseFixture, databaseFixture, TARGET_URL_PARAMETER, targetRows } from '../support/database';
 import { fakeDeps, MemoryBlobStore, MemorySecretStore, testConfig } from '../support/fakes';
 
 /**
  * The migration step and the gates against the real parts: PGlite with pgvector over a socket,
- * reached with `pg`, and the Qdrant stand-in reached with the official Qdrant client.
+ * reached with `pg`, and the Qdrant stand-in reached over its REST API by the real adapter.
  */
 let pgvector: LocalPgvector;
 let fixture: DatabaseFixture | undefined;
@@ -259,5 +261,78 @@ describe('database-check gates', () => {
       ),
     ).not.toContain(fixture.password);
     expect((deps.secrets as MemorySecretStore).requested).toEqual([TARGET_URL_PARAMETER]);
+  });
+});
+
+describe('which vector a point gives, as Qdrant answers it', () => {
+  const dense = [0.1, 0.2, 0.3];
+  it.each([
+    ['the unnamed vector', dense, undefined, { vector: dense }],
+    ['no vector ({})', {}, undefined, { reason: 'no-vector', kind: 'skipped' }],
+    ['no vector (absent)', undefined, undefined, { reason: 'no-vector', kind: 'skipped' }],
+    [
+      'the unnamed one in a map (beside a sparse one)',
+      { '': dense, kw: { indices: [1], values: [1] } },
+      undefined,
+      { vector: dense },
+    ],
+    [
+      'a map without the unnamed one',
+      { text: dense },
+      undefined,
+      { reason: 'named-or-sparse-vector', kind: 'failed' },
+    ],
+    ['the named one', { text: dense, image: [1, 2, 3] }, 'text', { vector: dense }],
+    ['the named one absent', { image: dense }, 'text', { reason: 'no-vector', kind: 'skipped' }],
+    ['a bare vector when a name is set', dense, 'text', { reason: 'unnamed-vector', kind: 'failed' }],
+    [
+      'a sparse vector by that name',
+      { text: { indices: [1], values: [0.5] } },
+      'text',
+      { reason: 'sparse-vector', kind: 'failed' },
+    ],
+    ['a multivector', { text: [dense, dense] }, 'text', { reason: 'multivector', kind: 'failed' }],
+  ])('%s', (_what, vector, name, expected) => {
+    expect(selectVector(vector, name)).toEqual(expected);
+  });
+
+  it('classify: a payload of {} fails as no-payload, one without the organisation as missing-org', () => {
+    const { rows, rejected } = classify(
+      [
+        { id: 1, vector: dense, payload: {} },
+        { id: 2, vector: dense, payload: { text: 'x' } },
+        { id: '18446744073709551615', vector: dense, payload: { org_id: 'a' } },
+      ],
+      3,
+      'org_id',
+    );
+    expect(rejected).toEqual([
+      { id: 1, reason: 'no-payload', kind: 'failed' },
+      { id: 2, reason: 'missing-org', kind: 'failed' },
+    ]);
+    expect(rows.map((r) => r.vectorId)).toEqual(['18446744073709551615']);
+  });
+});
+
+describe('which vector of a collection is migrated', () => {
+  const v = (name: string | null, multivector = false) => ({
+    name,
+    size: 8,
+    distance: 'Cosine',
+    multivector,
+  });
+  it.each([
+    ['one unnamed vector', [v(null)], [], undefined, null],
+    ['the named one configured', [v('text'), v('image')], [], 'text', null],
+    ['named vectors, none configured', [v('text')], [], undefined, 'set database.source.qdrant.vector'],
+    ['a name the collection lacks', [v('text')], [], 'body', 'no vector named "body" (it has text)'],
+    ['a name for an unnamed vector', [v(null)], [], 'text', 'one unnamed vector: remove the setting'],
+    ['dense and sparse', [v(null)], ['kw'], undefined, 'sparse vectors (kw)'],
+    ['sparse only', [], ['kw'], undefined, 'no dense vector'],
+    ['a multivector', [v(null, true)], [], undefined, 'is a multivector'],
+  ])('%s', (_what, vectors, sparseVectors, wanted, problem) => {
+    const choice = chooseVector({ vectors, sparseVectors, pointsCount: 0 }, wanted);
+    if (problem === null) expect(choice.vector?.name ?? null).toBe(wanted ?? null);
+    else expect(choice.problems.join('; ')).toContain(problem);
   });
 });

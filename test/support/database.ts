@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DatabaseRuntimeConfig } from '../../functions/shared/database-config';
 import { type LocalPgvector, targetSchemaSql } from '../../local/pgvector';
 import {
+  type Defect,
   type Distance,
   type GeneratedCollection,
   generateCollection,
@@ -46,6 +47,14 @@ export async function databaseFixture(
     indexOpclass?: string;
     legacyUrl?: string;
     config?: Record<string, unknown>;
+    /** Named vectors (the collection's config) and which of them the points carry. */
+    named?: { vector: string; other?: string };
+    /** A sparse vector beside the dense one(s). */
+    sparse?: string;
+    hugeIds?: boolean;
+    kinds?: readonly Defect[];
+    /** Extra `source.qdrant` settings (the vector name). */
+    qdrant?: Record<string, unknown>;
   } = {},
 ): Promise<DatabaseFixture> {
   const size = options.size ?? 16;
@@ -53,12 +62,28 @@ export async function databaseFixture(
     count: options.count ?? 600,
     size,
     malformed: options.malformed ?? 8,
+    vectorName: options.named?.vector,
+    otherVector: options.named?.other,
+    sparseName: options.sparse,
+    hugeIds: options.hugeIds,
+    kinds: options.kinds,
   });
+  const distance = options.distance ?? 'Cosine';
   const qdrantKey = `qk-${randomBytes(8).toString('hex')}`;
   const standin = await QdrantStandin.start({
     collection: COLLECTION,
     size,
-    distance: options.distance ?? 'Cosine',
+    distance,
+    ...(options.named
+      ? {
+          vectors: Object.fromEntries(
+            [options.named.vector, options.named.other]
+              .filter((n): n is string => n !== undefined)
+              .map((n) => [n, { size, distance }]),
+          ),
+        }
+      : {}),
+    ...(options.sparse ? { sparseVectors: [options.sparse] } : {}),
     points: collection.points,
     apiKey: qdrantKey,
   });
@@ -81,10 +106,6 @@ export async function databaseFixture(
       legacy: { urlParameter: LEGACY_URL_PARAMETER },
       pgvector: { urlParameter: TARGET_URL_PARAMETER },
     },
-    source: {
-      connection: 'legacy',
-      qdrant: { url: standin.url, collection: COLLECTION, apiKeyParameter: QDRANT_KEY_PARAMETER },
-    },
     target: { connection: 'pgvector' },
     poolerPort: pgvector.port,
     migration: { batchSize: 64, timeBudgetSeconds: 0.05 },
@@ -92,6 +113,15 @@ export async function databaseFixture(
     gates: { searchLatencyMs: 2_000, recallQueries: 10, payloadSamples: 15 },
     monitoringWindowSeconds: 1,
     ...options.config,
+    source: {
+      connection: 'legacy',
+      qdrant: {
+        url: standin.url,
+        collection: COLLECTION,
+        apiKeyParameter: QDRANT_KEY_PARAMETER,
+        ...(options.qdrant ?? {}),
+      },
+    },
   });
   return {
     standin,

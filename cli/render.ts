@@ -89,18 +89,26 @@ export function findingOf(procedure: string, state: string, output: unknown): Fi
   const ok = (text: string): Finding => ({ text, bad: false });
   // A rollout gate evaluation: its verdict, the count of failures in a row and each failing signal.
   if (typeof r.verdict === 'string' && typeof r.decision === 'string') {
+    const signals = Array.isArray(r.signals) ? r.signals.filter(isObj) : [];
+    const against = signals
+      .map(
+        (x) =>
+          `${String(x.signal)} ${x.value === null ? 'no data' : Number(Number(x.value).toFixed(3))}${x.limit === null ? '' : ` (limit ${String(x.limit)})`}${x.status === 'fail' ? ' FAIL' : ''}`,
+      )
+      .join(', ');
     return {
-      text: `gate ${r.verdict} (evaluation ${String(r.evaluation)}) -> ${r.decision}: ${String(r.summary ?? '')}`,
+      text: `gate ${r.verdict} (evaluation ${String(r.evaluation)}, ${String(r.consecutiveFailures)} failed in a row) -> ${r.decision}${against ? `: ${against}` : `: ${String(r.summary ?? '')}`}`,
       bad: r.verdict === 'fail' || r.decision === 'roll-back',
     };
   }
   // A database gate or check with a verdict and a summary.
   if (typeof r.passed === 'boolean' && typeof r.summary === 'string')
     return { text: `${r.passed ? 'passed' : 'FAILED'}: ${r.summary}`, bad: !r.passed };
-  // A rollout phase starting.
-  if (isObj(r.phase) && num(r.index) !== undefined) {
+  // A rollout phase starting: the step names it, the cursor holds its plan.
+  const cursorPhase = at(output, '$.cursor.phase');
+  if (typeof r.name === 'string' && num(r.flagVersion) !== undefined && isObj(cursorPhase)) {
     const total = num(at(output, '$.request.phaseCount'));
-    const phase = r.phase;
+    const phase = cursorPhase;
     return ok(
       `phase ${(num(r.index) ?? 0) + 1}${total ? `/${total}` : ''} ${String(phase.name)}: ${flagText(phase.flag)}, bake ${String(phase.bakeSeconds)} s`,
     );

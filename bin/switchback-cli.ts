@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { approve } from '../cli/approve';
 import { listBackupsCommand, showStatus, startExecution, unlock } from '../cli/aws';
+import { registerOperatorCommands } from '../cli/operator-commands';
 import { registerRehearse } from '../cli/rehearse-command';
 
 // The CLI and the rehearsal may run on Node.js 20; the deployed functions run on Node.js 24.
@@ -86,6 +87,8 @@ program
       process.exitCode = await approve({ ...opts, write: console.log });
     },
   );
+
+registerOperatorCommands(program);
 
 function parseJson(text: string, what: string): unknown {
   try {

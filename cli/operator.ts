@@ -18,7 +18,7 @@ import { ProviderRollbackInput } from '../functions/validate-input/validate-inpu
 import { COMPENSATIONS, type ProcedureName } from '../procedures';
 import { type AwsClients, defaultClients, discovery, releaseLockOwnedBy } from './aws';
 import { type Palette, palette } from './palette';
-import { fromHistory, renderEvent, type StepEvent } from './render';
+import { at, findingOf, fromHistory, renderEvent, type StepEvent, stateDefinition } from './render';
 
 /** What an operator command cannot do as asked; it changed nothing (or says exactly what it did). */
 export class OperatorCommandError extends SwitchbackError {}
@@ -117,25 +117,66 @@ function childrenOf(history: readonly HistoryEvent[]): string[] {
   return arns;
 }
 
-/** Where the execution is now: the last state entered and not left, with how long ago. */
-function whereNow(history: readonly HistoryEvent[], now: number): string | undefined {
-  let current: { name: string; at: number; type: string } | undefined;
+/**
+ * Where the execution is now: the state entered and not yet left, for how long, what is left of a
+ * wait (a rollout's bake interval), and for a rollout the phase and the gate evaluation it is at.
+ */
+export function whereNow(
+  history: readonly HistoryEvent[],
+  procedure: string,
+  now: number,
+): string | undefined {
+  let current: { name: string; at: number; type: string; input: unknown } | undefined;
+  let phase: string | undefined;
+  let evaluation: string | undefined;
   for (const e of history) {
     const m = /^(\w+?)State(Entered|Exited)$/.exec(e.type ?? '');
     if (!m) continue;
     const name = e.stateEnteredEventDetails?.name ?? e.stateExitedEventDetails?.name ?? '';
-    current =
-      m[2] === 'Entered' ? { name, at: new Date(e.timestamp ?? 0).getTime(), type: m[1] ?? '' } : undefined;
+    if (m[2] === 'Entered') {
+      current = {
+        name,
+        at: new Date(e.timestamp ?? 0).getTime(),
+        type: m[1] ?? '',
+        input: parseJson(e.stateEnteredEventDetails?.input),
+      };
+      continue;
+    }
+    current = undefined;
+    const output = parseJson(e.stateExitedEventDetails?.output);
+    if (name === 'StartPhase') {
+      phase = findingOf(procedure, name, output)?.text.split(':')[0];
+      evaluation = undefined;
+    }
+    if (name === 'EvaluateGate') {
+      const of = at(output, '$.cursor.phase.evaluations');
+      evaluation = `gate evaluation ${String(at(output, '$.gate.evaluation'))}${typeof of === 'number' ? `/${of}` : ''}`;
+    }
   }
   if (!current) return undefined;
   const since = Math.max(0, Math.round((now - current.at) / 1000));
-  const what =
-    current.type === 'Wait'
-      ? 'baking/waiting'
-      : current.name === 'AwaitApproval'
-        ? 'waiting for approval (`switchback approve`)'
-        : 'running';
-  return `now ${current.name} (${what}, ${since} s)`;
+  let what = `running ${since} s`;
+  if (current.type === 'Wait') {
+    const def = stateDefinition(procedure, current.name);
+    const seconds =
+      typeof def?.Seconds === 'number'
+        ? def.Seconds
+        : at(current.input, def?.SecondsPath as string | undefined);
+    what =
+      typeof seconds === 'number'
+        ? `waiting, next step in ${Math.max(0, seconds - since)} s`
+        : `waiting ${since} s`;
+  } else if (current.name === 'AwaitApproval') what = `waiting ${since} s for \`switchback approve\``;
+  return [`now ${current.name} (${what})`, phase, evaluation].filter(Boolean).join(', ');
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 export interface WatchOptions extends OperatorOptions {
@@ -183,7 +224,7 @@ export async function watch(o: WatchOptions): Promise<number> {
       for (const child of childrenOf(history)) follow(child, f.depth + 1);
     }
     if (described.status !== 'RUNNING') break;
-    const where = whereNow(rootHistory, now());
+    const where = whereNow(rootHistory, procedureOf(described.stateMachineArn, o.env), now());
     if (where && where !== lastNow && !o.json) o.write(c.dim(`  .. ${where}`));
     lastNow = where;
     await sleep(o.pollMs ?? 5_000);

@@ -35,7 +35,7 @@ export interface Finding {
 }
 
 /** `$.a.b` of `doc`; undefined for `null` (discarded) or paths it cannot follow. */
-function at(doc: unknown, path: string | null | undefined): unknown {
+export function at(doc: unknown, path: string | null | undefined): unknown {
   if (path === null) return undefined;
   if (path === undefined || path === '$') return doc;
   let cur: unknown = doc;
@@ -45,6 +45,12 @@ function at(doc: unknown, path: string | null | undefined): unknown {
     cur = (cur as Record<string, unknown>)[part];
   }
   return cur;
+}
+
+/** A state's definition in the registry (undefined for a procedure or state it does not have). */
+export function stateDefinition(procedure: string, state: string): Record<string, unknown> | undefined {
+  const definition = PROCEDURES[procedure as ProcedureName];
+  return definition ? allStates(definition.States).find(([name]) => name === state)?.[1] : undefined;
 }
 
 const resultPaths = new Map<string, { path: string | null | undefined } | undefined>();

@@ -31,6 +31,7 @@ import {
   OperatorCommandError,
   setPaused,
   watch,
+  whereNow,
 } from '../../cli/operator';
 import { explain } from '../../cli/operator-commands';
 
@@ -180,7 +181,7 @@ describe('watch', () => {
     expect(out.slice(1)).toEqual([
       'provider-cutover co-1',
       '  + VerifyApiProvider                    1000 ms  api ok, provider http (12 ms)',
-      '  .. now VerifyMemoryThroughApi (running, 2 s)',
+      '  .. now VerifyMemoryThroughApi (running 2 s)',
       '  x VerifyMemoryThroughApi               1000 ms  SmokeTestFailedError -> caught',
       '  + RollBack                             6000 ms',
       '  x CutoverRolledBack  CutoverRolledBackError',
@@ -208,6 +209,53 @@ describe('watch', () => {
     }));
     await expect(watch(common())).rejects.toThrow(/2 executions are running in prod; name one/);
     expect(sfn).not.toHaveReceivedCommand(DescribeExecutionCommand);
+  });
+});
+
+describe('where a rollout is now', () => {
+  it('names the phase, the gate evaluation and the time left in the bake interval', () => {
+    const cursor = {
+      phase: {
+        name: 'canary',
+        flag: { enabled: true, percentage: 10, allowList: [] },
+        bakeSeconds: 900,
+        evaluations: 3,
+      },
+    };
+    const history = [
+      started,
+      ev(2, 0, 'TaskStateEntered', entered('StartPhase')),
+      ev(
+        3,
+        1,
+        'TaskStateExited',
+        exited(
+          'StartPhase',
+          JSON.stringify({
+            request: { phaseCount: 4 },
+            cursor: { index: 2, ...cursor },
+            phase: { index: 2, name: 'canary', flagVersion: 5 },
+          }),
+        ),
+      ),
+      ev(4, 2, 'TaskStateEntered', entered('EvaluateGate')),
+      ev(
+        5,
+        3,
+        'TaskStateExited',
+        exited('EvaluateGate', JSON.stringify({ cursor, gate: { evaluation: 2 } })),
+      ),
+      ev(6, 10, 'WaitStateEntered', {
+        stateEnteredEventDetails: {
+          name: 'Bake',
+          input: JSON.stringify({ request: { gate: { intervalSeconds: 300 } } }),
+        },
+      }),
+    ];
+    expect(whereNow(history, 'feature-rollout', t(10).getTime() + 120_000)).toBe(
+      'now Bake (waiting, next step in 180 s), phase 3/4 canary, gate evaluation 2/3',
+    );
+    expect(whereNow(history.slice(0, 5), 'feature-rollout', t(10).getTime())).toBeUndefined();
   });
 });
 

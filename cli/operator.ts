@@ -18,7 +18,15 @@ import { ProviderRollbackInput } from '../functions/validate-input/validate-inpu
 import { COMPENSATIONS, type ProcedureName } from '../procedures';
 import { type AwsClients, defaultClients, discovery, releaseLockOwnedBy } from './aws';
 import { type Palette, palette } from './palette';
-import { at, findingOf, fromHistory, renderEvent, type StepEvent, stateDefinition } from './render';
+import {
+  at,
+  findingOf,
+  fromHistory,
+  parseHistoryJson,
+  renderEvent,
+  type StepEvent,
+  stateDefinition,
+} from './render';
 
 /** What an operator command cannot do as asked; it changed nothing (or says exactly what it did). */
 export class OperatorCommandError extends SwitchbackError {}
@@ -138,12 +146,12 @@ export function whereNow(
         name,
         at: new Date(e.timestamp ?? 0).getTime(),
         type: m[1] ?? '',
-        input: parseJson(e.stateEnteredEventDetails?.input),
+        input: parseHistoryJson(e.stateEnteredEventDetails?.input),
       };
       continue;
     }
     current = undefined;
-    const output = parseJson(e.stateExitedEventDetails?.output);
+    const output = parseHistoryJson(e.stateExitedEventDetails?.output);
     if (name === 'StartPhase') {
       phase = findingOf(procedure, name, output)?.text.split(':')[0];
       evaluation = undefined;
@@ -168,15 +176,6 @@ export function whereNow(
         : `waiting ${since} s`;
   } else if (current.name === 'AwaitApproval') what = `waiting ${since} s for \`switchback approve\``;
   return [`now ${current.name} (${what})`, phase, evaluation].filter(Boolean).join(', ');
-}
-
-function parseJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 export interface WatchOptions extends OperatorOptions {

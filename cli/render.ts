@@ -221,7 +221,8 @@ const STATE_TYPES: Record<string, string> = {
   Parallel: 'Parallel',
 };
 
-function parse(text: string | undefined): unknown {
+/** A history event's JSON field (input, output); the text itself when it is not JSON. */
+export function parseHistoryJson(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text);
@@ -248,7 +249,7 @@ export function fromHistory(
   for (const e of history) {
     const type = e.type ?? '';
     if (type === 'ExecutionStarted') {
-      out.push({ ...base, kind: 'started', input: parse(e.executionStartedEventDetails?.input) });
+      out.push({ ...base, kind: 'started', input: parseHistoryJson(e.executionStartedEventDetails?.input) });
       continue;
     }
     const enteredMatch = /^(\w+?)StateEntered$/.exec(type);
@@ -280,7 +281,7 @@ export function fromHistory(
           state: name,
           stateType: start?.type,
           durationMs: start ? time(e) - start.at : undefined,
-          output: parse(e.stateExitedEventDetails?.output),
+          output: parseHistoryJson(e.stateExitedEventDetails?.output),
         });
       continue;
     }

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { useColor } from '../../cli/palette';
 import { registerRehearse } from '../../cli/rehearse-command';
 import type { ExecutionRecord } from '../../local/engine';
+import { PostgresUnavailableError, postgresBinDir } from '../../local/postgres';
 import {
   checkRehearsalOptions,
   failableStates,
@@ -186,5 +187,21 @@ describe('verdict and exit code', () => {
     });
     expect(plain.exitCode).toBe(1);
     expect(plain.text).toBe('failed with nothing injected: restore-failed-recovered (RestoreFailedError)');
+  });
+});
+
+describe('finding PostgreSQL', () => {
+  it('SWITCHBACK_PG_BINDIR first (refused, named, when it holds no server), then PATH', () => {
+    const bin = tmp();
+    for (const b of ['initdb', 'pg_ctl']) writeFileSync(join(bin, b), '');
+    const empty = tmp();
+    expect(postgresBinDir({ SWITCHBACK_PG_BINDIR: bin, PATH: '' })).toBe(bin);
+    expect(postgresBinDir({ PATH: [empty, bin].join(delimiter) })).toBe(bin);
+    expect(() => postgresBinDir({ SWITCHBACK_PG_BINDIR: empty, PATH: bin })).toThrow(
+      PostgresUnavailableError,
+    );
+    expect(() => postgresBinDir({ SWITCHBACK_PG_BINDIR: empty, PATH: bin })).toThrow(
+      `SWITCHBACK_PG_BINDIR=${empty} holds no initdb and pg_ctl`,
+    );
   });
 });

@@ -2,7 +2,8 @@
 import { Command, Option } from 'commander';
 import { approve } from '../cli/approve';
 import { listBackupsCommand, showStatus, startExecution, unlock } from '../cli/aws';
-import { rehearse } from '../local/rehearse';
+import { registerOperatorCommands } from '../cli/operator-commands';
+import { registerRehearse } from '../cli/rehearse-command';
 
 // The CLI and the rehearsal may run on Node.js 20; the deployed functions run on Node.js 24.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -12,42 +13,7 @@ const program = new Command()
   .description('Run, rehearse and inspect Switchback cutover and rollback procedures')
   .showHelpAfterError();
 
-program
-  .command('rehearse')
-  .description('Run a procedure locally against a freshly started reference memory stack (no AWS account)')
-  .argument(
-    '<procedure>',
-    'provider-cutover | provider-rollback | feature-rollout | feature-disable | rollback-router | database-cutover | database-rollback',
-  )
-  .option('--fail-at <state>', 'make this state fail, to watch the automatic rollback')
-  .option('--input <json>', 'execution input (JSON); a sensible default otherwise')
-  .option('--dir <path>', 'folder for the run state (default: .rehearsal/<timestamp>)')
-  .option('--no-color', 'plain output')
-  .option(
-    '--error-spike-at <phase>',
-    'feature-rollout: the gate sees a 5 % error rate from this phase on (1-4), to watch the automatic rollback',
-    (v) => Number.parseInt(v, 10),
-  )
-  .action(
-    async (
-      procedure: string,
-      opts: { failAt?: string; input?: string; dir?: string; color: boolean; errorSpikeAt?: number },
-    ) => {
-      const result = await rehearse({
-        procedure,
-        failAt: opts.failAt,
-        errorSpikeAtPhase: opts.errorSpikeAt,
-        input: opts.input === undefined ? undefined : parseJson(opts.input, '--input'),
-        dir: opts.dir,
-        color: opts.color && process.stdout.isTTY === true,
-        write: (line) => process.stdout.write(`${line}\n`),
-      });
-      const expected =
-        result.execution.status === 'SUCCEEDED' ||
-        ((opts.failAt !== undefined || opts.errorSpikeAt !== undefined) && result.outcome === 'rolled-back');
-      process.exitCode = expected ? 0 : 1;
-    },
-  );
+registerRehearse(program);
 
 const envOption = new Option('--env <name>', 'environment (stage) name').makeOptionMandatory();
 
@@ -121,6 +87,8 @@ program
       process.exitCode = await approve({ ...opts, write: console.log });
     },
   );
+
+registerOperatorCommands(program);
 
 /** An execution input: a JSON object, nothing else (`null` would silently become the default input). */
 function parseJson(text: string, what: string): Record<string, unknown> {

@@ -1,10 +1,11 @@
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { FLAG_NAMES, flagParameterName } from '../functions/shared/flags';
 import { listBackups, type Store } from '../tasks/data/manifest';
+import { watch } from './operator';
 
 /** Where a deployed stack publishes what the CLI needs (see lib/: discovery parameters). */
 export function discovery(env: string, prefix = `/switchback/${env}`) {
@@ -28,7 +29,7 @@ export function defaultClients(): AwsClients {
   return { ssm: new SSMClient({}), sfn: new SFNClient({}), dynamodb: new DynamoDBClient({}) };
 }
 
-async function parameter(ssm: SSMClient, name: string): Promise<string> {
+export async function parameter(ssm: SSMClient, name: string): Promise<string> {
   const out = await ssm.send(new GetParameterCommand({ Name: name }));
   const value = out.Parameter?.Value;
   if (!value)
@@ -45,6 +46,7 @@ export interface StartOptions {
   readonly write: (line: string) => void;
   readonly clients?: AwsClients;
   readonly pollMs?: number;
+  readonly color?: boolean;
 }
 
 /** Starts an execution; with `wait`, polls until it ends. Returns the process exit code. */
@@ -61,15 +63,15 @@ export async function startExecution(o: StartOptions): Promise<number> {
   const executionArn = started.executionArn ?? '';
   o.write(`started ${executionArn}`);
   if (!o.wait) return 0;
-  for (;;) {
-    const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (d.status && d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') {
-      o.write(`${d.status}${d.error ? ` ${d.error}: ${d.cause ?? ''}` : ''}`);
-      if (d.output) o.write(d.output);
-      return d.status === 'SUCCEEDED' ? 0 : 1;
-    }
-    await new Promise((r) => setTimeout(r, o.pollMs ?? 5_000));
-  }
+  // The same live view as `switchback watch`: each state as it completes, with what it found.
+  return watch({
+    env: o.env,
+    execution: executionArn,
+    clients: { ssm, sfn, dynamodb: (o.clients ?? defaultClients()).dynamodb },
+    write: o.write,
+    pollMs: o.pollMs,
+    color: o.color,
+  });
 }
 
 export interface StatusOptions {
@@ -122,20 +124,30 @@ export interface UnlockOptions {
   readonly clients?: AwsClients;
 }
 
+/** Deletes the environment's lock if `owner` holds it (ConditionalCheckFailedException otherwise). */
+export async function releaseLockOwnedBy(
+  dynamodb: DynamoDBClient,
+  table: string,
+  env: string,
+  owner: string,
+): Promise<void> {
+  await dynamodb.send(
+    new DeleteItemCommand({
+      TableName: table,
+      Key: { pk: { S: env } },
+      ConditionExpression: '#owner = :owner',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':owner': { S: owner } },
+    }),
+  );
+}
+
 /** Deletes the lock only if the named execution owns it: the operator says which lock they release. */
 export async function unlock(o: UnlockOptions): Promise<number> {
   const { ssm, dynamodb } = o.clients ?? defaultClients();
   const table = await parameter(ssm, discovery(o.env).lockTable);
   try {
-    await dynamodb.send(
-      new DeleteItemCommand({
-        TableName: table,
-        Key: { pk: { S: o.env } },
-        ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':owner': { S: o.owner } },
-      }),
-    );
+    await releaseLockOwnedBy(dynamodb, table, o.env, o.owner);
   } catch (err) {
     if ((err as Error).name === 'ConditionalCheckFailedException') {
       o.write(`The ${o.env} lock is not held by ${o.owner}; nothing released.`);

@@ -11,6 +11,7 @@ import { alarmCatalog, resolveAlarms } from './config/alarm-readiness';
 import { dataNetwork } from './config/data-schema';
 import { gateMetricsSpec } from './config/feature-rollout-schema';
 import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig } from './config/stage';
+import { OperationsDashboard } from './dashboard';
 import { type DataProcedureName, DataProtection } from './data-protection';
 import { DATABASE_PROCEDURES, DatabaseCutover, type DatabaseProcedureName } from './database-cutover';
 import { ExecutionLock } from './execution-lock';
@@ -117,6 +118,8 @@ export class SwitchbackStack extends Stack {
   public readonly healthProbe: HealthProbe;
   /** Seed 002's database cutover and rollback; only when the stage configures `database`. */
   public readonly database?: DatabaseCutover;
+  /** The stage's CloudWatch dashboard: alarms, probe, recovery phases, executions. */
+  public readonly dashboard: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: SwitchbackStackProps) {
     super(scope, id, props);
@@ -304,6 +307,16 @@ export class SwitchbackStack extends Stack {
       parameterName: `/switchback/${stage.name}/backup-bucket`,
       stringValue: this.backups.bucket.bucketName,
       description: `Switchback ${stage.name}: backup bucket (read by \`switchback backups\`)`,
+    });
+    this.dashboard = new OperationsDashboard(this, 'Dashboard', {
+      environment: stage.name,
+      namespace: METRICS_NAMESPACE,
+      procedures: [...deployed, janitor],
+      alarms: [
+        ...Object.values(this.alarms.alarms),
+        this.healthProbe.errorsAlarm,
+        ...[...deployed, janitor].flatMap((p) => p.alarms),
+      ],
     });
     new CfnOutput(this, 'NotificationTopicArn', { value: topic.topicArn });
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });

@@ -456,6 +456,9 @@ export class LocalEngine {
       throw Object.assign(new Error(`State machine ${p.StateMachineArn} does not exist`), {
         name: 'StepFunctions.StateMachineDoesNotExistException',
       });
+    // Let the parent's events so far (the failure it caught, the state that starts the child) be
+    // delivered first, so a rollback is seen after what caused it.
+    await new Promise((r) => setImmediate(r));
     const child = await this.run(procedure, p.Input, { name: p.Name, parentArn: parent.arn });
     if (child.status !== 'SUCCEEDED') {
       const failure = new Error(

@@ -2,20 +2,34 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 /** Where Debian's postgresql-15 puts the server binaries (`pg_dump`/`pg_restore` are also on PATH). */
 const CANDIDATE_BINDIRS = ['/usr/lib/postgresql/15/bin', '/usr/local/pgsql/bin'];
+/** Names a folder with PostgreSQL 15's `initdb` and `pg_ctl`, before PATH and the known places. */
+export const PG_BINDIR_ENV = 'SWITCHBACK_PG_BINDIR';
 
 export class PostgresUnavailableError extends Error {
   override readonly name = 'PostgresUnavailableError';
 }
 
-export function postgresBinDir(): string {
-  const dir = CANDIDATE_BINDIRS.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
+/**
+ * The folder of the PostgreSQL server binaries: `SWITCHBACK_PG_BINDIR` if set (it must hold them),
+ * else the first folder on PATH that has `initdb` and `pg_ctl`, else Debian's and the source
+ * build's default places.
+ */
+export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
+  const has = (d: string) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl'));
+  const named = env[PG_BINDIR_ENV];
+  if (named) {
+    if (has(named)) return named;
+    throw new PostgresUnavailableError(`${PG_BINDIR_ENV}=${named} holds no initdb and pg_ctl`);
+  }
+  const onPath = (env.PATH ?? '').split(delimiter).filter(Boolean);
+  const dir = [...onPath, ...CANDIDATE_BINDIRS].find(has);
   if (!dir) {
     throw new PostgresUnavailableError(
-      'PostgreSQL 15 server binaries not found. Install them with: apt-get install -y postgresql-15 postgresql-client-15',
+      `PostgreSQL 15 server binaries (initdb, pg_ctl) not found on PATH, in ${CANDIDATE_BINDIRS.join(' or ')}, or in ${PG_BINDIR_ENV}. On Debian: apt-get install -y postgresql-15 postgresql-client-15; elsewhere set ${PG_BINDIR_ENV} to the folder that holds them.`,
     );
   }
   return dir;

@@ -1,10 +1,21 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
+import { type Palette, palette } from '../cli/palette';
+import { renderEvent, type StepEvent } from '../cli/render';
 import { ScriptedMetricsSource } from './adapters/scripted-metrics';
 import { alarmStateChange } from './alarm-event';
 import { type LocalDatabase, startLocalDatabase } from './database-rehearsal';
 import { procedureNames } from './definitions';
 import type { EventLog, ExecutionRecord, Hook, Notification } from './engine';
+import {
+  checkRehearsalOptions,
+  EXIT,
+  exportReports,
+  pruneRehearsals,
+  rehearsableProcedures,
+  type Verdict,
+  verdictOf,
+} from './rehearsal-checks';
 import { World } from './world';
 
 export interface RehearsalOptions {
@@ -19,6 +30,13 @@ export interface RehearsalOptions {
   readonly color?: boolean;
   /** feature-rollout: the gate's metrics show a 5 % error rate from the start of this phase (1-based). */
   readonly errorSpikeAtPhase?: number;
+  /**
+   * Stops the rehearsal (Ctrl-C, SIGTERM, a closed pipe): running executions are stopped, a
+   * partial report is written and every process the rehearsal started is ended.
+   */
+  readonly signal?: AbortSignal;
+  /** How many rehearsal folders to keep under `.rehearsal/` (older ones are removed). @default 10 */
+  readonly keep?: number;
 }
 
 export interface RehearsalResult {
@@ -28,6 +46,10 @@ export interface RehearsalResult {
   readonly apiProvider: string | undefined;
   readonly lock: Record<string, string> | undefined;
   readonly dir: string;
+  /** Whether the run ended as designed, the process exit code, and why. */
+  readonly verdict: Verdict;
+  /** The reports the procedures wrote, as plain files under `<dir>/reports/`. */
+  readonly reports: readonly string[];
 }
 
 const DEFAULT_INPUT: Record<string, unknown> = {
@@ -83,7 +105,8 @@ const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> 
   'rollback-router': ['provider-cutover'],
   'database-rollback': ['database-cutover'],
 };
-const REHEARSABLE = Object.keys(DEFAULT_INPUT);
+/** Every registered procedure that can be rehearsed (all but the lock janitor), in the registry's order. */
+export const REHEARSABLE: readonly string[] = rehearsableProcedures(DEFAULT_INPUT);
 
 /**
  * Runs one procedure locally against a freshly started reference memory stack and prints each
@@ -92,13 +115,18 @@ const REHEARSABLE = Object.keys(DEFAULT_INPUT);
  */
 export async function rehearse(options: RehearsalOptions): Promise<RehearsalResult> {
   const { procedure, write } = options;
-  if (!REHEARSABLE.includes(procedure)) {
-    throw new Error(`Cannot rehearse "${procedure}"; choose one of: ${REHEARSABLE.join(', ')}`);
-  }
+  checkRehearsalOptions({
+    procedure,
+    rehearsable: REHEARSABLE,
+    failAt: options.failAt,
+    errorSpikeAtPhase: options.errorSpikeAtPhase,
+    input: options.input,
+  });
   const c = palette(options.color ?? false);
-  const dir =
-    options.dir ?? join(process.cwd(), '.rehearsal', new Date().toISOString().replace(/[:.]/g, '-'));
+  const root = join(process.cwd(), '.rehearsal');
+  const dir = options.dir ?? join(root, new Date().toISOString().replace(/[:.]/g, '-'));
   mkdirSync(dir, { recursive: true });
+  if (!options.dir) pruneRehearsals(dirname(dir), options.keep ?? 10);
   const started = Date.now();
   write(c.bold(`Switchback rehearsal: ${procedure}`));
   write(
@@ -108,26 +136,41 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   const metricsSource = new ScriptedMetricsSource();
   // PostgreSQL (a throwaway cluster) only when the procedure touches it.
   const input = (options.input ?? DEFAULT_INPUT[procedure]) as { store?: string } | undefined;
-  const database: LocalDatabase | undefined = procedure.startsWith('database-')
+  const isDatabase = procedure.startsWith('database-');
+  if (isDatabase)
+    write(
+      '  and a Qdrant stand-in with a generated collection, PostgreSQL with pgvector (PGlite, WebAssembly: ~30 s to start)...',
+    );
+  const database: LocalDatabase | undefined = isDatabase
     ? await startLocalDatabase({ backups: ['memory'] })
     : undefined;
-  if (database) {
-    write(
-      `  and a Qdrant stand-in (${database.collection.points.length} generated points) and PostgreSQL with pgvector (PGlite)...`,
-    );
-  }
+  if (database) write(`  ${database.collection.points.length} generated points in the Qdrant stand-in`);
   const postgres = procedure === 'restore-postgres' || input?.store === 'postgres' || database !== undefined;
-  const world = await World.start({
-    dir,
-    postgres,
-    metricsSource,
-    ...(database ? { database: database.world } : {}),
-    engine: {
-      faults: options.failAt ? [{ procedure, state: options.failAt }] : [],
-      onEvent: (execution, event) => printEvent(write, c, execution, event, world),
-      ...(options.errorSpikeAtPhase ? { hooks: errorSpike(metricsSource, options.errorSpikeAtPhase) } : {}),
-    },
-  });
+  if (postgres) write('  a throwaway PostgreSQL 15 cluster...');
+  let world: World;
+  try {
+    world = await World.start({
+      dir,
+      postgres,
+      metricsSource,
+      ...(database ? { database: database.world } : {}),
+      engine: {
+        faults: options.failAt ? [{ procedure, state: options.failAt }] : [],
+        onEvent: (execution, event) => printEvent(write, c, execution, event, world),
+        ...(options.errorSpikeAtPhase ? { hooks: errorSpike(metricsSource, options.errorSpikeAtPhase) } : {}),
+      },
+    });
+  } catch (err) {
+    await database?.close();
+    throw err;
+  }
+  // Stop what runs when asked to: the engine ends each execution ABORTED; the report follows.
+  const interrupt = () => {
+    for (const e of world.engine.executions.filter((x) => x.status === 'RUNNING'))
+      world.engine.stop(e.arn, { error: 'RehearsalInterrupted', cause: 'The rehearsal was interrupted' });
+  };
+  options.signal?.addEventListener('abort', interrupt, { once: true });
+  let execution: ExecutionRecord | undefined;
   try {
     const health = await world.apiHealth();
     write(`  api      ${world.config.endpoints.api}  (provider ${String(health.body.provider)})`);
@@ -136,6 +179,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     if (options.failAt) write(c.yellow(`  failure injected at ${procedure}:${options.failAt}`));
 
     for (const step of SETUP[procedure] ?? []) {
+      if (options.signal?.aborted) break;
       const setup = typeof step === 'string' ? step : step.procedure;
       write('');
       write(c.dim(`setup: ${setup}`));
@@ -143,91 +187,153 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
         setup,
         typeof step === 'string' ? DEFAULT_INPUT[setup] : step.input,
       );
+      if (prior.status === 'ABORTED') break;
       if (prior.status !== 'SUCCEEDED')
         throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
     }
 
     write('');
-    const execution = await world.engine.run(
-      procedure,
-      options.input ??
-        (procedure === 'rollback-router'
-          ? alarmStateChange(`switchback-${world.config.environment}-s004-error-rate`)
-          : DEFAULT_INPUT[procedure]),
-    );
-    const flags = world.parameters.snapshot();
-    const after = await world.apiHealth().catch(() => undefined);
-    const lock = await world.lock();
-    const outcome = outcomeOf(execution, world.engine.notifications);
-
-    write('');
-    write(c.bold('Summary'));
-    write(`  outcome        ${colorOutcome(c, execution, outcome)}`);
-    if (execution.status !== 'SUCCEEDED') write(`  why            ${execution.cause ?? ''}`);
-    write(`  path           ${pathOf(execution).join(' > ')}`);
-    for (const child of world.engine.executions.filter((e) => e.parentArn === execution.arn)) {
-      write(`  ${`${child.procedure}:`.padEnd(14)} ${pathOf(child).join(' > ')}`);
-    }
-    write(
-      `  flags          ${Object.entries(flags)
-        .map(([k, v]) => `${k}=${v}`)
-        .join('  ')}`,
-    );
-    write(
-      `  api            ${after ? `provider ${String(after.body.provider)}, health ${after.status}, maintenance ${String(after.body.maintenance)}` : 'not answering'}`,
-    );
-    if (procedure.startsWith('feature-')) write(`  feature        ${await featureServed(world)}`);
-    if (database) {
-      const { rows } = await database.pgvector.db.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM memory_fragments WHERE embedding IS NOT NULL',
-      );
-      write(
-        `  database       api on ${String(after?.body.database)}; pgvector rows with an embedding: ${rows[0]?.n}`,
-      );
-      const cutover = world.engine.executions.find((e) => e.procedure === 'database-cutover');
-      if (cutover)
-        write(
-          `  ${procedure === 'database-cutover' ? 'report        ' : 'cutover report'} s3://${world.config.changeRecords.bucket}/database-cutovers/${world.config.environment}/${cutover.name}/report.md`,
-        );
-    }
-    const incident = execution.output as {
-      report?: { markdown: string };
-      phases?: Record<string, number | null>;
-    };
-    if (procedure === 'rollback-router' && incident?.report) {
-      write(`  report         ${incident.report.markdown}`);
-      write(
-        `  phases         ${Object.entries(incident.phases ?? {})
-          .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${v} s`}`)
-          .join(', ')}`,
+    if (!options.signal?.aborted) {
+      execution = await world.engine.run(
+        procedure,
+        options.input ??
+          (procedure === 'rollback-router'
+            ? alarmStateChange(`switchback-${world.config.environment}-s004-error-rate`)
+            : DEFAULT_INPUT[procedure]),
       );
     }
-    write(`  lock           ${lock ? `HELD by ${lock.owner} (${lock.status})` : 'released'}`);
-    for (const n of world.engine.notifications.filter((n) => n.executionArn === execution.arn)) {
-      write(`  notification   ${n.subject}`);
-    }
-    write(`  total          ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    writeFileSync(
-      join(dir, 'report.json'),
-      `${JSON.stringify(
-        {
-          procedure,
-          outcome,
-          flags,
-          lock: lock ?? null,
-          executions: world.engine.executions,
-          notifications: world.engine.notifications,
-          logs: world.logs.entries,
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    return { execution, outcome, flags, apiProvider: after?.body.provider as string | undefined, lock, dir };
+    return await summarize({ options, world, execution, database, dir, started, c });
   } finally {
+    options.signal?.removeEventListener('abort', interrupt);
     await world.close();
     await database?.close();
   }
+}
+
+/** The summary, the plain-file reports and `report.json`, for a finished or an interrupted run. */
+async function summarize(o: {
+  options: RehearsalOptions;
+  world: World;
+  execution: ExecutionRecord | undefined;
+  database: LocalDatabase | undefined;
+  dir: string;
+  started: number;
+  c: Palette;
+}): Promise<RehearsalResult> {
+  const { options, world, database, dir, c } = o;
+  const { procedure, write } = options;
+  const interrupted = options.signal?.aborted === true;
+  // Interrupted before the procedure itself started: the last execution (a setup) stands for it.
+  const execution = o.execution ?? world.engine.executions.at(-1) ?? placeholderExecution(procedure);
+  const flags = world.parameters.snapshot();
+  const after = await world.apiHealth().catch(() => undefined);
+  const lock = await world.lock();
+  const outcome = interrupted ? 'interrupted' : outcomeOf(execution, world.engine.notifications);
+  const verdict: Verdict = interrupted
+    ? {
+        asDesigned: false,
+        exitCode: EXIT.interrupted,
+        text: 'interrupted: stopped before the procedure ended',
+      }
+    : verdictOf({
+        execution,
+        outcome,
+        failAt: options.failAt,
+        errorSpikeAtPhase: options.errorSpikeAtPhase,
+        executions: world.engine.executions,
+      });
+  const reports = await exportReports(world.s3.client, world.config.changeRecords.bucket, dir).catch(
+    () => [] as string[],
+  );
+
+  write('');
+  write(c.bold(interrupted ? 'Summary (interrupted: partial)' : 'Summary'));
+  write(`  verdict        ${verdict.asDesigned ? c.green(verdict.text) : c.red(verdict.text)}`);
+  write(`  outcome        ${colorOutcome(c, execution, outcome)}`);
+  if (execution.status !== 'SUCCEEDED' && execution.cause) write(`  why            ${execution.cause}`);
+  write(`  path           ${pathOf(execution).join(' > ')}`);
+  for (const child of world.engine.executions.filter((e) => e.parentArn === execution.arn)) {
+    write(`  ${`${child.procedure}:`.padEnd(14)} ${pathOf(child).join(' > ')}`);
+  }
+  write(
+    `  flags          ${Object.entries(flags)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('  ')}`,
+  );
+  write(
+    `  api            ${after ? `provider ${String(after.body.provider)}, health ${after.status}, maintenance ${String(after.body.maintenance)}` : 'not answering'}`,
+  );
+  if (procedure.startsWith('feature-')) write(`  feature        ${await featureServed(world)}`);
+  if (database) {
+    const { rows } = await database.pgvector.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM memory_fragments WHERE embedding IS NOT NULL',
+    );
+    write(
+      `  database       api on ${String(after?.body.database)}; pgvector rows with an embedding: ${rows[0]?.n}`,
+    );
+  }
+  const incident = execution.output as { phases?: Record<string, number | null> } | undefined;
+  if (procedure === 'rollback-router' && incident?.phases) {
+    write(
+      `  phases         ${Object.entries(incident.phases)
+        .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${v} s`}`)
+        .join(', ')}`,
+    );
+  }
+  write(`  lock           ${lock ? `HELD by ${lock.owner} (${lock.status})` : 'released'}`);
+  for (const n of world.engine.notifications.filter((n) => n.executionArn === execution.arn)) {
+    write(`  notification   ${n.subject}`);
+  }
+  for (const file of reports.filter((f) => f.endsWith('.md'))) {
+    write(`  report         ${relative(process.cwd(), file) || file}`);
+  }
+  const reportJson = join(dir, 'report.json');
+  write(`  everything     ${relative(process.cwd(), reportJson) || reportJson}`);
+  write(`  total          ${((Date.now() - o.started) / 1000).toFixed(1)} s`);
+  writeFileSync(
+    reportJson,
+    `${JSON.stringify(
+      {
+        procedure,
+        outcome,
+        verdict,
+        interrupted,
+        flags,
+        lock: lock ?? null,
+        endpoints: world.config.endpoints,
+        reports: reports.map((f) => relative(dir, f)),
+        executions: world.engine.executions,
+        notifications: world.engine.notifications,
+        logs: world.logs.entries,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  return {
+    execution,
+    outcome,
+    flags,
+    apiProvider: after?.body.provider as string | undefined,
+    lock,
+    dir,
+    verdict,
+    reports,
+  };
+}
+
+function placeholderExecution(procedure: string): ExecutionRecord {
+  return {
+    procedure,
+    arn: `not-started:${procedure}`,
+    name: 'not started',
+    input: null,
+    parentArn: undefined,
+    status: 'ABORTED',
+    startedAt: Date.now(),
+    events: [],
+    steps: [],
+  };
 }
 
 /** What the app serves of seed 003's feature: its own `/api/v1/config`. */
@@ -271,12 +377,6 @@ function pathOf(execution: ExecutionRecord): string[] {
   return execution.steps.filter((s) => s.type !== 'Choice' && s.type !== 'Pass').map((s) => s.state);
 }
 
-type Palette = Record<'bold' | 'dim' | 'green' | 'red' | 'yellow' | 'cyan', (s: string) => string>;
-function palette(on: boolean): Palette {
-  const wrap = (code: number) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
-  return { bold: wrap(1), dim: wrap(2), green: wrap(32), red: wrap(31), yellow: wrap(33), cyan: wrap(36) };
-}
-
 function colorOutcome(c: Palette, execution: ExecutionRecord, outcome: string): string {
   const text = `${outcome}  (${execution.status}${execution.error ? `: ${execution.error}` : ''})`;
   if (execution.status === 'SUCCEEDED') return c.green(text);
@@ -293,6 +393,27 @@ function depthOf(world: World | undefined, execution: ExecutionRecord): number {
   return depth;
 }
 
+/** A local engine event as the shared renderer's step event (AWS histories go through `fromHistory`). */
+export function stepEventOf(
+  execution: ExecutionRecord,
+  event: EventLog,
+  depth: number,
+): StepEvent | undefined {
+  const base = { procedure: execution.procedure, execution: execution.name, depth };
+  if (event.type === 'ExecutionStarted') return { ...base, kind: 'started', input: execution.input };
+  if (!('state' in event)) return undefined;
+  const { name, type } = event.state;
+  const step = [...execution.steps].reverse().find((s) => s.state === name);
+  const common = { ...base, state: name, stateType: type, durationMs: step?.durationMs };
+  if (event.type === 'StateExited' && step?.outcome === 'succeeded')
+    return { ...common, kind: 'exited', output: event.state.output };
+  if (event.type === 'StateRetried') return { ...common, kind: 'retried' };
+  if (event.type === 'StateCaught') return { ...common, kind: 'caught', error: step?.error };
+  if (event.type === 'StateFailed' && type === 'Fail')
+    return { ...common, kind: 'failed', error: event.Error, durationMs: undefined };
+  return undefined;
+}
+
 function printEvent(
   write: (l: string) => void,
   c: Palette,
@@ -300,28 +421,9 @@ function printEvent(
   event: EventLog,
   world?: World,
 ) {
-  const indent = '  '.repeat(depthOf(world, execution) + 1);
-  if (event.type === 'ExecutionStarted') {
-    const label =
-      execution.procedure === 'lock-janitor' ? 'lock janitor (execution status change)' : execution.procedure;
-    write(`${indent.slice(2)}${c.cyan(label)} ${c.dim(execution.name)}`);
-    return;
-  }
-  if (!('state' in event)) return;
-  const { name, type } = event.state;
-  if (type === 'Choice' || type === 'Pass') return;
-  const step = [...execution.steps].reverse().find((s) => s.state === name);
-  const ms = step?.durationMs !== undefined ? c.dim(`${String(step.durationMs).padStart(6)} ms`) : '';
-  if (event.type === 'StateExited' && step?.outcome === 'succeeded') {
-    if (type === 'Fail') write(`${indent}${c.red('x')} ${name}`);
-    else write(`${indent}${c.green('+')} ${name.padEnd(34)} ${ms}`);
-  } else if (event.type === 'StateRetried') {
-    write(`${indent}${c.yellow('~')} ${name.padEnd(34)} retry`);
-  } else if (event.type === 'StateCaught') {
-    write(`${indent}${c.red('x')} ${name.padEnd(34)} ${ms}  ${c.red(step?.error ?? '')} -> caught`);
-  } else if (event.type === 'StateFailed' && type === 'Fail') {
-    write(`${indent}${c.red('x')} ${name}  ${c.red(event.Error)}`);
-  }
+  const step = stepEventOf(execution, event, depthOf(world, execution));
+  const line = step ? renderEvent(step, c) : undefined;
+  if (line !== undefined) write(line);
 }
 
 export { procedureNames };

@@ -33,6 +33,20 @@ export interface GateResult {
   readonly decision: GateDecision;
   readonly phaseComplete: boolean;
   readonly summary: string;
+  /** Each signal against its limit, for whoever follows the execution (CLI, console). */
+  readonly signals: readonly SignalBrief[];
+}
+
+/** A signal's value against its limit, as the execution history carries it (no notes). */
+export interface SignalBrief {
+  readonly signal: string;
+  readonly value: number | null;
+  readonly limit: number | null;
+  readonly status: EvaluationRecord['signals'][number]['status'];
+}
+
+function brief(signals: EvaluationRecord['signals']): SignalBrief[] {
+  return signals.map(({ signal, value, limit, status }) => ({ signal, value, limit, status }));
 }
 
 async function read(source: MetricsSource, window: { start: Date; end: Date }): Promise<Reading> {
@@ -79,6 +93,7 @@ export const evaluateGate = defineStep({
         decision: already.decision,
         phaseComplete: evaluation >= input.phase.evaluations,
         summary: `${already.verdict} (logged at ${already.at})`,
+        signals: brief(already.signals),
       };
     }
 
@@ -158,6 +173,7 @@ export const evaluateGate = defineStep({
       phaseComplete:
         decision !== 'roll-back' && decision !== 'interrupted' && evaluation >= input.phase.evaluations,
       summary,
+      signals: brief(signals),
     };
   },
 });

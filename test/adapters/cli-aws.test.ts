@@ -5,7 +5,12 @@ import {
   DynamoDBClient,
   GetItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -79,6 +84,7 @@ describe('startExecution', () => {
       .resolvesOnce({ status: 'RUNNING' })
       .resolvesOnce({ status: 'RUNNING' })
       .resolves({ status: 'SUCCEEDED', output: '{"outcome":"cutover-succeeded"}' });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
     const code = await startExecution({
       procedure: 'provider-cutover',
       env: 'prod',
@@ -90,7 +96,13 @@ describe('startExecution', () => {
     });
     expect(code).toBe(0);
     expect(sfn).toHaveReceivedCommandTimes(DescribeExecutionCommand, 3);
-    expect(out).toEqual([`started ${EXEC_ARN}`, 'SUCCEEDED', '{"outcome":"cutover-succeeded"}']);
+    // The live view of `switchback watch`: the console link, then how it ended and its output.
+    expect(out).toEqual([
+      `started ${EXEC_ARN}`,
+      `console https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${EXEC_ARN}`,
+      'ended SUCCEEDED',
+      '{"outcome":"cutover-succeeded"}',
+    ]);
   });
 
   it('with --wait, exits 1 on FAILED, printing the error and cause', async () => {
@@ -98,6 +110,7 @@ describe('startExecution', () => {
       .on(DescribeExecutionCommand)
       .resolvesOnce({ status: 'RUNNING' })
       .resolves({ status: 'FAILED', error: 'CutoverRolledBackError', cause: 'api not healthy' });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
     const code = await startExecution({
       procedure: 'provider-cutover',
       env: 'prod',
@@ -108,7 +121,7 @@ describe('startExecution', () => {
       write,
     });
     expect(code).toBe(1);
-    expect(out).toContain('FAILED CutoverRolledBackError: api not healthy');
+    expect(out).toContain('ended FAILED CutoverRolledBackError: api not healthy');
   });
 
   it('refuses to start when the stack is not deployed for the environment', async () => {

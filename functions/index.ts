@@ -13,6 +13,7 @@ import { featureCheck } from './feature-check/feature-check';
 import { featureInput } from './feature-input/feature-input';
 import { healthProbe } from './health-probe/health-probe';
 import { incidentReport } from './incident-report/incident-report';
+import { journal } from './journal/journal';
 import { migrateVectors } from './migrate-vectors/migrate-vectors';
 import { planResponse } from './plan-response/plan-response';
 import { requestApproval } from './request-approval/request-approval';
@@ -57,6 +58,8 @@ export const STEPS = {
   'migrate-vectors': migrateVectors,
   'database-check': databaseCheck,
   'database-report': databaseReport,
+  // The change journal: EventBridge rules on ECS deployments and Parameter Store changes.
+  journal,
 } as const;
 
 export type StepName = keyof typeof STEPS;

@@ -46,6 +46,8 @@ export const JournalRuntimeConfig = z.object({
   table: z.string().min(1),
   /** Days an entry is kept (DynamoDB TTL). */
   retentionDays: z.number().int().min(1).max(3650),
+  /** Minutes a state must stay in service with no rollback alarm in ALARM to be last known good. */
+  bakeMinutes: z.number().int().min(1).max(1440),
   /** Protected ECS services by key (`api`, `sidecar`, and any the stage adds) -> service name. */
   services: z.record(z.string().min(1), z.string().min(1)),
   watched: WatchedParameters,

@@ -186,6 +186,7 @@ export function toRuntimeConfig(
           journal: {
             table: journalTable,
             retentionDays: stage.journal.retentionDays,
+            bakeMinutes: stage.journal.bakeMinutes,
             services: protectedServices(stage),
             watched: watchedParameters(stage),
           },

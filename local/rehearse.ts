@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { describeEntry } from '../cli/aws';
 import { ScriptedMetricsSource } from './adapters/scripted-metrics';
 import { alarmStateChange } from './alarm-event';
 import { type LocalDatabase, startLocalDatabase } from './database-rehearsal';
@@ -206,6 +207,10 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     for (const n of world.engine.notifications.filter((n) => n.executionArn === execution.arn)) {
       write(`  notification   ${n.subject}`);
     }
+    // The change journal, as `switchback history` would list it (Switchback's own changes included).
+    const journal = await world.journalEntries();
+    write(`  journal        ${journal.length} entries (newest last)`);
+    for (const e of journal.slice(-6)) write(c.dim(`    ${describeEntry(e)}`));
     write(`  total          ${((Date.now() - started) / 1000).toFixed(1)} s`);
     writeFileSync(
       join(dir, 'report.json'),
@@ -217,6 +222,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
           lock: lock ?? null,
           executions: world.engine.executions,
           notifications: world.engine.notifications,
+          journal,
           logs: world.logs.entries,
         },
         null,

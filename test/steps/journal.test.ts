@@ -18,8 +18,8 @@ import { InvalidInputError } from '../../functions/shared/errors';
 import { invokeStep } from '../../functions/shared/step';
 import { parseStage, toRuntimeConfig } from '../../lib/config/stage';
 import { LocalDynamo } from '../../local/adapters/lock-table';
+import { ecsDeploymentEvent, parameterStoreEvent } from '../../local/change-events';
 import { objectKeyOf, writeManifest } from '../../tasks/data/manifest';
-import { ecsDeploymentEvent, parameterStoreEvent } from '../support/change-events';
 import { fakeDeps } from '../support/fakes';
 
 const CLUSTER = 'memory-test';

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { Command, Option } from 'commander';
 import { approve } from '../cli/approve';
-import { listBackupsCommand, showStatus, startExecution, unlock } from '../cli/aws';
+import { listBackupsCommand, showHistory, showStatus, startExecution, unlock } from '../cli/aws';
 import { registerOperatorCommands } from '../cli/operator-commands';
 import { registerRehearse } from '../cli/rehearse-command';
 
@@ -61,6 +61,26 @@ program
       store: opts.store,
       database: opts.database,
       limit: Number(opts.limit) || 20,
+      write: console.log,
+    });
+  });
+
+program
+  .command('history')
+  .description(
+    "List an environment's change journal on AWS, newest first: every deploy, parameter change and Switchback change",
+  )
+  .addOption(envOption)
+  .option('--since <time>', 'only entries at or after this ISO 8601 time')
+  .option('--limit <n>', 'how many', '50')
+  .action(async (opts: { env: string; since?: string; limit: string }) => {
+    const since = opts.since ? new Date(opts.since) : undefined;
+    if (since && Number.isNaN(since.getTime()))
+      program.error(`--since ${opts.since} is not an ISO 8601 time`);
+    process.exitCode = await showHistory({
+      env: opts.env,
+      ...(since ? { since } : {}),
+      limit: Number(opts.limit) || 50,
       write: console.log,
     });
   });

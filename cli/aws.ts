@@ -2,8 +2,10 @@ import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/clie
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoJournalStore } from '../functions/shared/adapters/dynamodb-journal-store';
 import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { FLAG_NAMES, flagParameterName } from '../functions/shared/flags';
+import type { JournalEntry } from '../functions/shared/journal';
 import { listBackups, type Store } from '../tasks/data/manifest';
 import { watch } from './operator';
 
@@ -13,6 +15,7 @@ export function discovery(env: string, prefix = `/switchback/${env}`) {
     prefix,
     procedure: (name: string) => `${prefix}/procedures/${name}`,
     lockTable: `${prefix}/lock-table`,
+    journalTable: `${prefix}/journal-table`,
     backupBucket: `${prefix}/backup-bucket`,
   };
 }
@@ -187,5 +190,59 @@ export async function listBackupsCommand(o: BackupsOptions): Promise<number> {
       `${b.backupId.padEnd(52)} ${b.takenAt.padEnd(24)} ${verified.padEnd(8)} ${b.purpose.padEnd(10)} ${(b.sizeBytes / 1024 / 1024).toFixed(1)} MB`,
     );
   }
+  return 0;
+}
+
+export interface HistoryOptions {
+  readonly env: string;
+  /** Only entries at or after this time. */
+  readonly since?: Date;
+  readonly limit: number;
+  readonly write: (line: string) => void;
+  readonly clients?: AwsClients;
+}
+
+/** The task definition's family and revision (`memory-api:7`) rather than its whole ARN. */
+const shortTaskDefinition = (td: string | null) => (td ? (td.split('/').pop() ?? td) : '?');
+const shortValue = (version: number | null, value: string | null) =>
+  `${version === null ? '-' : `v${version}`}${value === null ? '' : ` ${JSON.stringify(value)}`}`;
+
+/** One line of `switchback history`: what changed, from what to what, and who or how. */
+export function describeEntry(e: JournalEntry): string {
+  const c = e.change;
+  const what = (() => {
+    switch (c.type) {
+      case 'deployment':
+        return `${shortTaskDefinition(c.from)} -> ${shortTaskDefinition(c.to)}  ${c.state}${c.rollback ? ' (ECS rollback)' : ''}  ${c.deploymentId}`;
+      case 'parameter':
+        return `${c.operation} ${shortValue(c.fromVersion, c.fromValue)} -> ${shortValue(c.toVersion, c.toValue)}${
+          c.parameterType === 'SecureString' ? '  (SecureString: versions only)' : ''
+        }${c.invalid ? `  INVALID: ${c.invalid}` : ''}`;
+      case 'procedure':
+        return `${c.changeId} ${c.status}${c.flags.map((f) => `  ${f.name} ${f.from ?? '?'} -> ${f.to}`).join('')}`;
+      case 'backup':
+        return `restore point ${c.backupId}`;
+    }
+  })();
+  return `${e.at}  ${e.source.padEnd(10)} ${e.kind.padEnd(6)} ${e.subject.padEnd(34)} ${what}${e.actor ? `  by ${e.actor}` : ''}`;
+}
+
+/** The change journal of an environment, newest first. */
+export async function showHistory(o: HistoryOptions): Promise<number> {
+  const { ssm, dynamodb } = o.clients ?? defaultClients();
+  const table = await parameter(ssm, discovery(o.env).journalTable);
+  const entries = await new DynamoJournalStore(dynamodb, table).list(
+    o.env,
+    o.since ? { since: o.since } : {},
+  );
+  if (entries.length === 0) {
+    o.write(`no journal entries in ${o.env}${o.since ? ` since ${o.since.toISOString()}` : ''}`);
+    return 0;
+  }
+  const shown = entries.slice(-o.limit).reverse();
+  o.write(`${'time'.padEnd(24)}  ${'source'.padEnd(10)} ${'kind'.padEnd(6)} ${'subject'.padEnd(34)} change`);
+  for (const e of shown) o.write(describeEntry(e));
+  if (shown.length < entries.length)
+    o.write(`(${entries.length - shown.length} older entries not shown: --limit)`);
   return 0;
 }

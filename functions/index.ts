@@ -13,6 +13,7 @@ import { featureCheck } from './feature-check/feature-check';
 import { featureInput } from './feature-input/feature-input';
 import { healthProbe } from './health-probe/health-probe';
 import { incidentReport } from './incident-report/incident-report';
+import { journal } from './journal/journal';
 import { migrateVectors } from './migrate-vectors/migrate-vectors';
 import { observeHold } from './observe-hold/observe-hold';
 import { planResponse } from './plan-response/plan-response';
@@ -60,6 +61,8 @@ export const STEPS = {
   'database-report': databaseReport,
   // The hold for an operator (every procedure): what the environment was left in, as observed.
   'observe-hold': observeHold,
+  // The change journal: EventBridge rules on ECS deployments and Parameter Store changes.
+  journal,
 } as const;
 
 export type StepName = keyof typeof STEPS;

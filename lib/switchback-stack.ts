@@ -7,9 +7,11 @@ import { METRICS_NAMESPACE } from '../functions/shared/metrics';
 import { LOCK_TAKERS } from '../procedures/index';
 import { stateMachinePlaceholder } from '../procedures/integrations';
 import { BackupBucket } from './backup-bucket';
+import { ChangeJournal } from './change-journal';
 import { alarmCatalog, resolveAlarms } from './config/alarm-readiness';
 import { dataNetwork } from './config/data-schema';
 import { gateMetricsSpec } from './config/feature-rollout-schema';
+import { protectedServices, watchedParameters } from './config/journal-schema';
 import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig } from './config/stage';
 import { OperationsDashboard } from './dashboard';
 import { type DataProcedureName, DataProtection } from './data-protection';
@@ -59,8 +61,10 @@ export const STEP_SETTINGS: Readonly<
   'migrate-vectors': { timeout: Duration.seconds(900), memorySize: 1024, inVpc: true },
   'database-check': { timeout: Duration.seconds(300), memorySize: 512, inVpc: true },
   'database-report': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
-  // Reads the maintenance flag and polls the API's /health for up to 40 s.
+  // Reads the maintenance flag and reads what the API's /health serves.
   'observe-hold': { timeout: Duration.seconds(50), memorySize: 256, inVpc: true },
+  // The change journal (EventBridge target): a few ECS or SSM reads and one conditional put.
+  journal: { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
 };
 
 /**
@@ -95,6 +99,11 @@ export function lockTableParameterName(stage: Pick<StageConfig, 'name'>): string
   return `/switchback/${stage.name}/lock-table`;
 }
 
+/** SSM parameter holding the change journal table's name, read by `switchback history`. */
+export function journalTableParameterName(stage: Pick<StageConfig, 'name'>): string {
+  return `/switchback/${stage.name}/journal-table`;
+}
+
 export interface SwitchbackStackProps extends StackProps {
   readonly stage: StageConfig;
 }
@@ -120,6 +129,8 @@ export class SwitchbackStack extends Stack {
   public readonly database?: DatabaseCutover;
   /** The stage's CloudWatch dashboard: alarms, probe, recovery phases, executions. */
   public readonly dashboard: OperationsDashboard;
+  /** Every change to the protected stack, whoever made it: the table and the rules that feed it. */
+  public readonly journal: ChangeJournal;
 
   constructor(scope: Construct, id: string, props: SwitchbackStackProps) {
     super(scope, id, props);
@@ -146,7 +157,17 @@ export class SwitchbackStack extends Stack {
     });
     const topic = this.notifications.topic;
 
-    const runtimeConfig = toRuntimeConfig(stage, this.backups.bucket.bucketName);
+    this.journal = new ChangeJournal(this, 'Journal', {
+      environment: stage.name,
+      cluster: stage.services.cluster,
+      services: protectedServices(stage),
+      watched: watchedParameters(stage),
+    });
+    const runtimeConfig = toRuntimeConfig(
+      stage,
+      this.backups.bucket.bucketName,
+      this.journal.table.tableName,
+    );
     const fns = {} as Record<StepName, HouseFunction>;
     for (const step of STEP_NAMES) {
       const settings = STEP_SETTINGS[step];
@@ -175,6 +196,10 @@ export class SwitchbackStack extends Stack {
     fns['restart-service'].bindService('api', 'update');
     fns['observe-hold'].bindFlags(this.flags, ['maintenance-mode'], 'read');
     fns['check-stable'].bindService('api', 'describe');
+    this.journal.connect(fns.journal);
+    // Switchback's own changes and restore points are journal entries too.
+    this.journal.grantPut(fns['change-record']);
+    this.journal.grantPut(fns['backup-catalog']);
 
     const context: ProcedureContext = {
       environment: stage.name,
@@ -321,6 +346,12 @@ export class SwitchbackStack extends Stack {
     new CfnOutput(this, 'NotificationTopicArn', { value: topic.topicArn });
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });
     new CfnOutput(this, 'LockTableName', { value: this.lock.table.tableName });
+    new StringParameter(this, 'JournalTableParameter', {
+      parameterName: journalTableParameterName(stage),
+      stringValue: this.journal.table.tableName,
+      description: `Switchback ${stage.name}: name of the change journal table (read by \`switchback history\`)`,
+    });
+    new CfnOutput(this, 'JournalTableName', { value: this.journal.table.tableName });
     new CfnOutput(this, 'FlagPrefix', { value: parameterPrefix(stage) });
   }
 }

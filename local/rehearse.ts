@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { describeEntry } from '../cli/aws';
 import { type Palette, palette } from '../cli/palette';
 import { renderEvent, type StepEvent } from '../cli/render';
 import { ScriptedMetricsSource } from './adapters/scripted-metrics';
@@ -284,6 +285,10 @@ async function summarize(o: {
   for (const n of world.engine.notifications.filter((n) => n.executionArn === execution.arn)) {
     write(`  notification   ${n.subject}`);
   }
+  // The change journal, as `switchback history` would list it (Switchback's own changes included).
+  const journal = await world.journalEntries().catch(() => []);
+  write(`  journal        ${journal.length} entries (newest last)`);
+  for (const e of journal.slice(-6)) write(c.dim(`    ${describeEntry(e)}`));
   for (const file of reports.filter((f) => f.endsWith('.md'))) {
     write(`  report         ${relative(process.cwd(), file) || file}`);
   }
@@ -304,6 +309,7 @@ async function summarize(o: {
         reports: reports.map((f) => relative(dir, f)),
         executions: world.engine.executions,
         notifications: world.engine.notifications,
+        journal,
         logs: world.logs.entries,
       },
       null,

@@ -1,8 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import { journal as journalStep } from '../functions/journal/journal';
+import { DynamoJournalStore } from '../functions/shared/adapters/dynamodb-journal-store';
 import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { S3StreamStore } from '../functions/shared/adapters/s3-stream-store';
 import { RealDatabaseConnector } from '../functions/shared/adapters/vector-stores';
@@ -11,14 +13,17 @@ import { DatabaseRuntimeConfig } from '../functions/shared/database-config';
 import { flagParameterName, initialFlagValues } from '../functions/shared/flags';
 import { MEMORY_CONTEXT_FLAG } from '../functions/shared/memory-context';
 import type { MetricsSource } from '../functions/shared/ports';
+import { type Deps, invokeStep } from '../functions/shared/step';
 import type { IncidentsConfig } from '../lib/config/alarm-schema';
-import { FileParameterStore, secretsOf } from './adapters/file-flag-store';
+import { JournalStageConfig, protectedServices, watchedParameters } from '../lib/config/journal-schema';
+import { FileParameterStore, parameterHistoryOf, secretsOf } from './adapters/file-flag-store';
 import { LocalDynamo } from './adapters/lock-table';
 import { ProcessSupervisor } from './adapters/process-supervisor';
 import { RecordingLog } from './adapters/recording-log';
 import { RecordingMetrics } from './adapters/recording-metrics';
 import { ScriptedMetricsSource } from './adapters/scripted-metrics';
 import { localAlarmCatalog } from './alarm-catalog';
+import { ecsDeploymentEvent, parameterStoreEvent } from './change-events';
 import { buildDataTask, dataTaskIntegration } from './data-task';
 import { type EngineOptions, LocalEngine } from './engine';
 import { ThrowawayPostgres } from './postgres';
@@ -57,7 +62,19 @@ export interface WorldOptions {
     readonly config: DatabaseRuntimeConfig | Record<string, unknown>;
     readonly secrets: Readonly<Record<string, string>>;
   };
+  /** Minutes a state must bake to be last known good (the stage's `journal.bakeMinutes`). @default 30 */
+  readonly bakeMinutes?: number;
 }
+
+/** Seed 001's switches as they stand before any change (caching and autonomous mode off, 4 workers). */
+const INITIAL_WATCHED: Readonly<Record<string, string>> = {
+  ENABLE_CACHING: 'false',
+  AUTONOMOUS_MODE: 'false',
+  WORKERS: '4',
+};
+
+const LOCAL_ACCOUNT = '000000000000';
+const LOCAL_REGION = 'local-1';
 
 /**
  * Everything a local run needs, started for real: the reference memory stack (API + sidecar as
@@ -83,6 +100,9 @@ export class World {
     readonly metrics: RecordingMetrics,
     /** Qdrant clients and pg pools of the database cutover's steps. */
     readonly databases: RealDatabaseConnector,
+    /** The change journal (dynalite), fed by the world's own ECS and Parameter Store events. */
+    readonly journal: DynamoJournalStore,
+    private readonly journalDeliveries: Promise<unknown>[],
   ) {}
 
   static async start(options: WorldOptions): Promise<World> {
@@ -184,27 +204,88 @@ export class World {
     const dynamo = await LocalDynamo.start();
     const lockTable = `switchback-${environment}-locks`;
     await dynamo.createLockTable(lockTable);
+    // The change journal: the same table shape, step and resolution as on AWS.
+    const journalTable = `switchback-${environment}-journal`;
+    await dynamo.createJournalTable(journalTable);
+    const journal = new DynamoJournalStore(dynamo.client, journalTable);
+    const stageJournal = {
+      name: environment,
+      services: config.services,
+      journal: JournalStageConfig.parse({ bakeMinutes: options.bakeMinutes ?? 30 }),
+    };
+    config.journal = {
+      table: journalTable,
+      retentionDays: stageJournal.journal.retentionDays,
+      bakeMinutes: stageJournal.journal.bakeMinutes,
+      services: protectedServices(stageJournal),
+      watched: watchedParameters(stageJournal),
+    };
+    for (const [key, p] of Object.entries(config.journal.watched)) {
+      parameters.putParameter(p.name, INITIAL_WATCHED[key.split('/').pop() ?? ''] ?? 'false', 'String');
+    }
     const logs = new RecordingLog();
     const metrics = new RecordingMetrics();
+    const deps: Omit<Deps, 'log'> = {
+      config,
+      flags: parameters,
+      secrets,
+      services,
+      blobs,
+      objects,
+      fetch: globalThis.fetch,
+      clock: { now: () => new Date() },
+      metrics,
+      alarms: localAlarmCatalog(environment, options.incidents, options.alarms),
+      metricsSource: options.metricsSource ?? new ScriptedMetricsSource(),
+      databases,
+      journal,
+      deployments: services.deploymentHistory,
+      parameterHistory: parameterHistoryOf(parameters),
+    };
+    // As EventBridge would: every parameter write and deployment state change, in AWS's shapes,
+    // to the journal step (watched or protected or not: the step decides, as on AWS).
+    const deliveries: Promise<unknown>[] = [];
+    const deliver = (event: unknown) => {
+      const log = logs.forStep('journal');
+      deliveries.push(
+        invokeStep(journalStep, event, { ...deps, log }).catch((err: Error) =>
+          log.error('journal delivery failed', { errorName: err.name, errorMessage: err.message }),
+        ),
+      );
+    };
+    const origin = { account: LOCAL_ACCOUNT, region: LOCAL_REGION };
+    parameters.listeners.push((c) =>
+      deliver(
+        parameterStoreEvent({
+          ...origin,
+          id: randomUUID(),
+          time: c.at.toISOString(),
+          name: c.name,
+          type: c.type,
+          operation: c.operation,
+        }),
+      ),
+    );
+    services.listeners.push((c) =>
+      deliver(
+        ecsDeploymentEvent({
+          ...origin,
+          id: randomUUID(),
+          time: c.at.toISOString(),
+          cluster: config.services.cluster,
+          service: config.services[c.service],
+          deploymentId: c.deploymentId,
+          eventName:
+            c.state === 'COMPLETED' ? 'SERVICE_DEPLOYMENT_COMPLETED' : 'SERVICE_DEPLOYMENT_IN_PROGRESS',
+        }),
+      ),
+    );
     const engine = new LocalEngine({
       environment,
       lockTable,
       dynamo,
       logs,
-      deps: {
-        config,
-        flags: parameters,
-        secrets,
-        services,
-        blobs,
-        objects,
-        fetch: globalThis.fetch,
-        clock: { now: () => new Date() },
-        metrics,
-        alarms: localAlarmCatalog(environment, options.incidents, options.alarms),
-        metricsSource: options.metricsSource ?? new ScriptedMetricsSource(),
-        databases,
-      },
+      deps,
       retryIntervalMs: 0,
       ...options.engine,
       integrations: [dataTask, ...(options.engine?.integrations ?? [])],
@@ -230,6 +311,8 @@ export class World {
       postgres,
       metrics,
       databases,
+      journal,
+      deliveries,
     );
     try {
       await services.start('sidecar');
@@ -247,12 +330,19 @@ export class World {
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
+  /** Every journal entry of the environment, oldest first, once the events so far are delivered. */
+  async journalEntries() {
+    while (this.journalDeliveries.length) await Promise.all(this.journalDeliveries.splice(0));
+    return this.journal.list(this.config.environment);
+  }
+
   async lock(): Promise<Record<string, string> | undefined> {
     return this.dynamo.getLock(this.lockTable, this.config.environment);
   }
 
   async close(): Promise<void> {
     await this.services.close();
+    await Promise.all(this.journalDeliveries.splice(0));
     await this.dynamo.close();
     await this.s3.close();
     await this.postgres?.stop();

@@ -10,6 +10,7 @@ import {
   Store,
 } from '../../tasks/data/manifest';
 import { summary } from '../../tasks/data/task';
+import { journalOwn } from '../shared/journal';
 import { type Deps, defineStep } from '../shared/step';
 
 const Resolve = z.strictObject({
@@ -67,9 +68,27 @@ export const backupCatalog = defineStep({
   },
 });
 
-async function retain(input: Z.infer<typeof Retain>, { blobs, objects, config }: Deps) {
+async function retain(input: Z.infer<typeof Retain>, deps: Deps) {
+  const { blobs, objects, config } = deps;
   const all = await listBackups(blobs, config.environment, input.store, input.database);
   const keep = all.find(isVerified);
+  // The newest verified backup is a restore point in the change journal (once: keyed by its id).
+  if (keep) {
+    await journalOwn(deps, {
+      at: keep.takenAt,
+      sourceEventId: `backup:${keep.backupId}`,
+      kind: 'data',
+      subject: `backup:${keep.store}/${keep.database}`,
+      actor: null,
+      change: {
+        type: 'backup',
+        store: keep.store,
+        database: keep.database,
+        backupId: keep.backupId,
+        objectKey: keep.objectKey,
+      },
+    });
+  }
   for (const m of all) {
     // The manifest expires with its backup, so the catalog never lists a backup that is gone.
     const tag = { 'switchback:expirable': m === keep ? 'false' : 'true' };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FlagDriftError } from '../shared/errors';
 import { type FlagName, FlagNameSchema } from '../shared/flags';
+import { journalOwn, ownChangeOf } from '../shared/journal';
 import type { Deps } from '../shared/step';
 import { defineStep } from '../shared/step';
 import { type ChangeRecord, latestRecord, readRecord, recordKey, requireRecord, writeRecord } from './record';
@@ -92,7 +93,8 @@ function summarize(record: ChangeRecord) {
   };
 }
 
-async function open(input: z.infer<typeof Open>, { blobs, flags, services, config, clock, log }: Deps) {
+async function open(input: z.infer<typeof Open>, deps: Deps) {
+  const { blobs, flags, services, config, clock, log } = deps;
   const key = recordKey(config.changeRecords.prefix, input.changeId);
   const existing = await readRecord(blobs, key);
   if (existing) {
@@ -128,6 +130,7 @@ async function open(input: z.infer<typeof Open>, { blobs, flags, services, confi
   };
   await writeRecord(blobs, key, record);
   log.info('change record written', { changeId: input.changeId, key });
+  await journalOwn(deps, ownChangeOf(record));
   return record;
 }
 
@@ -189,7 +192,8 @@ async function checkDrift(input: z.infer<typeof CheckDrift>, deps: Deps) {
   return { drift: false, checked };
 }
 
-async function close(input: z.infer<typeof Close>, { blobs, config, clock }: Deps) {
+async function close(input: z.infer<typeof Close>, deps: Deps) {
+  const { blobs, config, clock } = deps;
   const key = recordKey(config.changeRecords.prefix, input.changeId);
   const record = await requireRecord(blobs, config.changeRecords.prefix, input.changeId);
   if (record.status === input.status) return record;
@@ -202,5 +206,6 @@ async function close(input: z.infer<typeof Close>, { blobs, config, clock }: Dep
     ],
   };
   await writeRecord(blobs, key, updated);
+  await journalOwn(deps, ownChangeOf(updated));
   return updated;
 }

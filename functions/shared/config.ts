@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DatabaseRuntimeConfig } from './database-config';
 import { ConfigurationError } from './errors';
+import { JournalRuntimeConfig } from './watched-config';
 
 /**
  * What every step needs to know about its environment. Built by the CDK from the stage
@@ -46,6 +47,8 @@ export const RuntimeConfig = z.object({
     .optional(),
   /** The database cutover (seed 002): Qdrant -> pgvector, connections, gates (absent: not configured). */
   database: DatabaseRuntimeConfig.optional(),
+  /** The change journal: its table, the protected services and the watched parameters. */
+  journal: JournalRuntimeConfig.optional(),
   timing: z.object({
     stabilityPollSeconds: z.number().int().min(1).max(300),
     stabilityMaxAttempts: z.number().int().min(1).max(200),

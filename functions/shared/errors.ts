@@ -163,6 +163,14 @@ export class ConnectionCheckFailedError extends SwitchbackError {}
 /** A stored migration checkpoint does not parse: it is never guessed at (the migration stops). */
 export class CheckpointInvalidError extends SwitchbackError {}
 
+// The change journal and last known good.
+
+/** A stored journal entry does not parse: it is never guessed at. */
+export class JournalEntryInvalidError extends SwitchbackError {}
+
+/** Nothing is known good for a target (no state baked without an alarm): the rollback holds, never guesses. */
+export class NoKnownGoodError extends SwitchbackError {}
+
 /** Thrown by the local rehearsal's failure injection; never by production code. */
 export class InjectedFailureError extends SwitchbackError {}
 
@@ -214,6 +222,8 @@ export const ERROR_CLASSES = {
   DatabaseGateFailedError,
   ConnectionCheckFailedError,
   CheckpointInvalidError,
+  JournalEntryInvalidError,
+  NoKnownGoodError,
   InjectedFailureError,
 } as const;
 

@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -7,10 +8,13 @@ import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { CloudWatchMetricsSink } from './adapters/cloudwatch-metrics-sink';
 import { CloudWatchMetricsSource } from './adapters/cloudwatch-metrics-source';
+import { DynamoJournalStore } from './adapters/dynamodb-journal-store';
+import { EcsDeploymentHistory } from './adapters/ecs-deployment-history';
 import { EcsServiceController } from './adapters/ecs-service-controller';
 import { S3BlobStore } from './adapters/s3-blob-store';
 import { S3StreamStore } from './adapters/s3-stream-store';
 import { SsmFlagStore } from './adapters/ssm-flag-store';
+import { SsmParameterHistory } from './adapters/ssm-parameter-history';
 import { SsmSecretStore } from './adapters/ssm-secret-store';
 import { RealDatabaseConnector } from './adapters/vector-stores';
 import { ALARM_CATALOG_ENV, loadAlarmCatalog } from './alarm-catalog';
@@ -33,6 +37,18 @@ function awsClients() {
 
 /** Qdrant clients and pg pools, kept across invocations; created on first use by a database step. */
 let databases: RealDatabaseConnector | undefined;
+
+/** Only the functions that write the change journal create this client. */
+let dynamo: DynamoDBClient | undefined;
+
+function journalDeps(table: string, ssm: SSMClient, ecs: ECSClient, cluster: string) {
+  dynamo ??= new DynamoDBClient({ maxAttempts: 5 });
+  return {
+    journal: new DynamoJournalStore(dynamo, table),
+    deployments: new EcsDeploymentHistory(ecs, cluster),
+    parameterHistory: new SsmParameterHistory(ssm),
+  };
+}
 
 /** Only the functions that publish metrics create this client. */
 let cloudwatch: CloudWatchClient | undefined;
@@ -71,6 +87,8 @@ export function awsDeps(logger: Logger): Deps {
       databases ??= new RealDatabaseConnector();
       return databases;
     },
+    // The change journal, its table and the histories it resolves events with (journal configured only).
+    ...(config.journal ? journalDeps(config.journal.table, ssm, ecs, config.services.cluster) : {}),
     ...(process.env[ALARM_CATALOG_ENV] ? { alarms: loadAlarmCatalog() } : {}),
     // Only the rollout gate is configured with metrics to read.
     ...(process.env[GATE_METRICS_ENV] ? { metricsSource: gateMetricsSource() } : {}),

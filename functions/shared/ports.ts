@@ -126,3 +126,37 @@ export interface Log {
 }
 
 export type HttpFetch = typeof fetch;
+
+/** What an ECS deployment event resolves to: the task definitions before and after. */
+export interface ResolvedDeployment {
+  /** The service deployment (ECS deployment history) the event belongs to, when ECS has one. */
+  readonly serviceDeploymentArn: string | null;
+  /** Task definition in service before the deployment (null when none is known). */
+  readonly from: string | null;
+  /** Task definition being deployed (null when ECS has no record of the deployment). */
+  readonly to: string | null;
+}
+
+/** ECS deployment history (ListServiceDeployments, DescribeServiceDeployments, DescribeServiceRevisions). */
+export interface DeploymentHistory {
+  /**
+   * The service deployment an ECS deployment event (`deploymentId`, event time) belongs to, and
+   * its source and target task definitions.
+   */
+  resolve(serviceName: string, deploymentId: string, at: Date): Promise<ResolvedDeployment>;
+}
+
+export interface ParameterVersion {
+  readonly version: number;
+  readonly type: 'String' | 'StringList' | 'SecureString';
+  /** Always null for a SecureString: its value is never requested decrypted, and never returned. */
+  readonly value: string | null;
+  readonly modifiedAt: Date;
+  readonly modifiedBy: string | null;
+}
+
+/** SSM parameter history (GetParameterHistory without decryption). */
+export interface ParameterHistory {
+  /** Every stored version of the parameter, oldest first; [] when the parameter does not exist. */
+  history(name: string): Promise<ParameterVersion[]>;
+}

@@ -3,14 +3,17 @@ import type { AlarmCatalog } from './alarm-catalog';
 import type { RuntimeConfig } from './config';
 import { parseOrThrow } from './config';
 import { InvalidInputError } from './errors';
+import type { JournalStore } from './journal';
 import type {
   BlobStore,
   Clock,
+  DeploymentHistory,
   FlagStore,
   HttpFetch,
   Log,
   MetricsSink,
   MetricsSource,
+  ParameterHistory,
   SecretStore,
   ServiceController,
   StreamStore,
@@ -37,6 +40,11 @@ export interface Deps {
   readonly metricsSource?: MetricsSource;
   /** Qdrant and PostgreSQL (database cutover steps); URLs and keys are resolved by the step itself. */
   readonly databases?: DatabaseConnector;
+  /** The change journal (only when the environment has one configured). */
+  readonly journal?: JournalStore;
+  /** ECS deployment history and SSM parameter history: how the journal resolves an event. */
+  readonly deployments?: DeploymentHistory;
+  readonly parameterHistory?: ParameterHistory;
 }
 
 /**

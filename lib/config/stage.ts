@@ -10,6 +10,7 @@ import {
 import { checkDataNetwork, DataConfig, runtimeDataOf } from './data-schema';
 import { checkDatabase, DatabaseStageConfig } from './database-schema';
 import { FeatureRolloutConfig } from './feature-rollout-schema';
+import { checkJournal, JournalStageConfig, protectedServices, watchedParameters } from './journal-schema';
 
 /** CloudWatch Logs retention periods CloudFormation accepts. */
 const RETENTION_DAYS = [
@@ -111,6 +112,8 @@ export const StageConfig = z.strictObject({
   featureRollout: FeatureRolloutConfig.prefault({}),
   /** Seed 002's database cutover, Qdrant -> pgvector (lib/config/database-schema.ts). Absent: not deployed. */
   database: DatabaseStageConfig.optional(),
+  /** The change journal, the watched app parameters and the bake period (lib/config/journal-schema.ts). */
+  journal: JournalStageConfig.prefault({}),
 });
 export type StageConfig = z.infer<typeof StageConfig>;
 
@@ -124,7 +127,10 @@ export class StageConfigError extends Error {
 
 /** Validates one stage; the error names the stage and every bad field. */
 export function parseStage(raw: unknown, where = 'stage'): StageConfig {
-  const parsed = StageConfig.superRefine(checkDataNetwork).superRefine(checkDatabase).safeParse(raw);
+  const parsed = StageConfig.superRefine(checkDataNetwork)
+    .superRefine(checkDatabase)
+    .superRefine(checkJournal)
+    .safeParse(raw);
   if (!parsed.success) {
     const name =
       typeof raw === 'object' && raw !== null && 'name' in raw
@@ -161,7 +167,11 @@ export function changeRecordPrefix(stage: StageConfig): string {
 }
 
 /** The runtime configuration every step function receives (names and URLs only, never secrets). */
-export function toRuntimeConfig(stage: StageConfig, bucketName: string): RuntimeConfig {
+export function toRuntimeConfig(
+  stage: StageConfig,
+  bucketName: string,
+  journalTable?: string,
+): RuntimeConfig {
   return {
     environment: stage.name,
     flagPrefix: parameterPrefix(stage),
@@ -171,6 +181,17 @@ export function toRuntimeConfig(stage: StageConfig, bucketName: string): Runtime
     secrets: { ...stage.secrets },
     ...runtimeDataOf(stage),
     ...(stage.database ? { database: stage.database } : {}),
+    ...(journalTable
+      ? {
+          journal: {
+            table: journalTable,
+            retentionDays: stage.journal.retentionDays,
+            bakeMinutes: stage.journal.bakeMinutes,
+            services: protectedServices(stage),
+            watched: watchedParameters(stage),
+          },
+        }
+      : {}),
     timing: { ...stage.timing },
   };
 }

@@ -2,14 +2,31 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FlagNotFoundError } from '../../functions/shared/errors';
 import { type FlagName, flagParameterName } from '../../functions/shared/flags';
-import type { FlagStore, FlagValue, SecretStore } from '../../functions/shared/ports';
+import type {
+  FlagStore,
+  FlagValue,
+  ParameterHistory,
+  ParameterVersion,
+  SecretStore,
+} from '../../functions/shared/ports';
+
+/** A parameter write, as SSM sends it to EventBridge (`Parameter Store Change`): no value. */
+export interface ParameterChange {
+  readonly name: string;
+  readonly type: 'String' | 'SecureString';
+  readonly operation: 'Create' | 'Update';
+  readonly at: Date;
+}
+
+/** Who writes when a caller names nobody: the rehearsal's own automation. */
+const LOCAL_USER = 'arn:aws:iam::000000000000:role/switchback-local';
 
 interface Parameter {
   type: 'String' | 'SecureString';
   value: string;
   version: number;
   /** Every version with its time, as SSM's GetParameterHistory; SecureString values are not kept. */
-  history: { version: number; value: string | null; at: string }[];
+  history: { version: number; value: string | null; at: string; by?: string }[];
 }
 
 interface FileShape {
@@ -21,6 +38,9 @@ interface FileShape {
  * SSM's. Every call reads the file afresh, so separate processes (the CLI, a test) see one truth.
  */
 export class FileParameterStore implements FlagStore {
+  /** Called after every write, as SSM emits `Parameter Store Change` events. */
+  readonly listeners: ((change: ParameterChange) => void)[] = [];
+
   constructor(
     readonly path: string,
     private readonly prefix: string,
@@ -47,21 +67,37 @@ export class FileParameterStore implements FlagStore {
     return p.value;
   }
 
-  putParameter(fullName: string, value: string, type: Parameter['type']): number {
+  /** Writes a parameter (a new version), as `by` (an IAM ARN: SSM's LastModifiedUser). */
+  putParameter(fullName: string, value: string, type: Parameter['type'], by = LOCAL_USER): number {
     const data = this.read();
     const prev = data.parameters[fullName];
     const version = (prev?.version ?? 0) + 1;
+    const at = this.now();
     data.parameters[fullName] = {
       type,
       value,
       version,
       history: [
         ...(prev?.history ?? []),
-        { version, value: type === 'SecureString' ? null : value, at: this.now().toISOString() },
+        { version, value: type === 'SecureString' ? null : value, at: at.toISOString(), by },
       ],
     };
     this.write(data);
+    for (const listener of this.listeners)
+      listener({ name: fullName, type, operation: prev ? 'Update' : 'Create', at });
     return version;
+  }
+
+  /** GetParameterHistory by full name; SecureString values are never kept. */
+  async versions(fullName: string): Promise<ParameterVersion[]> {
+    const p = this.read().parameters[fullName];
+    return (p?.history ?? []).map((h) => ({
+      version: h.version,
+      type: p?.type ?? 'String',
+      value: p?.type === 'SecureString' ? null : h.value,
+      modifiedAt: new Date(h.at),
+      modifiedBy: h.by ?? LOCAL_USER,
+    }));
   }
 
   history(name: FlagName): Parameter['history'] {
@@ -93,6 +129,11 @@ export class FileParameterStore implements FlagStore {
     writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`);
     renameSync(tmp, this.path);
   }
+}
+
+/** The ParameterHistory face of a FileParameterStore (what the journal resolves events with). */
+export function parameterHistoryOf(store: FileParameterStore): ParameterHistory {
+  return { history: (name) => store.versions(name) };
 }
 
 /** The SecretStore face of a FileParameterStore. */

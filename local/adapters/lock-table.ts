@@ -47,6 +47,24 @@ export class LocalDynamo {
     );
   }
 
+  /** The change journal's table: `pk` environment, `sk` entry id (as lib/change-journal.ts creates it). */
+  async createJournalTable(name: string): Promise<void> {
+    await this.client.send(
+      new CreateTableCommand({
+        TableName: name,
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  }
+
   /**
    * Runs an `arn:aws:states:::dynamodb:<action>` task with its resolved Parameters. Errors are
    * renamed the way Step Functions names them (`DynamoDB.ConditionalCheckFailedException`).

@@ -2,7 +2,22 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { ServiceNotFoundError } from '../../functions/shared/errors';
-import type { Deployment, ServiceController, ServiceKey, ServiceState } from '../../functions/shared/ports';
+import type {
+  Deployment,
+  DeploymentHistory,
+  ResolvedDeployment,
+  ServiceController,
+  ServiceKey,
+  ServiceState,
+} from '../../functions/shared/ports';
+
+/** A deployment's state change, as ECS reports it in an `ECS Deployment State Change` event. */
+export interface DeploymentStateChange {
+  readonly service: ServiceKey;
+  readonly deploymentId: string;
+  readonly state: 'IN_PROGRESS' | 'COMPLETED';
+  readonly at: Date;
+}
 
 const NODE_MODULES = join(__dirname, '..', '..', 'node_modules');
 
@@ -39,6 +54,12 @@ export class ProcessSupervisor implements ServiceController {
   private readonly services = new Map<ServiceKey, Managed>();
   private deploymentCounter = 0;
   private closed = false;
+  /** Task definition revisions beyond `:1`: what each adds to the task's environment. */
+  private readonly revisions = new Map<string, Record<string, string>>();
+  /** Every deployment's task definitions (ECS's deployment history), by deployment id. */
+  private readonly history = new Map<string, ResolvedDeployment>();
+  /** Called on every deployment state change, as ECS sends events to EventBridge. */
+  readonly listeners: ((change: DeploymentStateChange) => void)[] = [];
 
   constructor(
     specs: Record<ServiceKey, ServiceSpec>,
@@ -82,14 +103,37 @@ export class ProcessSupervisor implements ServiceController {
     };
   }
 
+  /**
+   * Registers a new task definition revision of a service (`local:<service>:<n>`): the same
+   * program, with `environment` added to its task's environment (a bad build: errors, latency).
+   */
+  registerTaskDefinition(service: ServiceKey, environment: Record<string, string>): string {
+    this.get(service);
+    const n = [...this.revisions.keys()].filter((td) => td.startsWith(`local:${service}:`)).length + 2;
+    const taskDefinition = `local:${service}:${n}`;
+    this.revisions.set(taskDefinition, { ...environment });
+    return taskDefinition;
+  }
+
   async redeploy(service: ServiceKey, taskDefinition?: string) {
     const m = this.get(service);
-    if (taskDefinition && !taskDefinition.startsWith(`local:${service}:`)) {
+    if (
+      taskDefinition &&
+      taskDefinition !== `local:${service}:1` &&
+      !(taskDefinition.startsWith(`local:${service}:`) && this.revisions.has(taskDefinition))
+    ) {
       throw new ServiceNotFoundError(`Task definition ${taskDefinition} does not belong to ${service}`);
     }
+    const from = m.taskDefinition;
     if (taskDefinition) m.taskDefinition = taskDefinition;
     const id = `ecs-svc/${service}-${++this.deploymentCounter}`;
     m.deployment = { id, rolloutState: 'IN_PROGRESS', taskDefinition: m.taskDefinition };
+    this.history.set(id, {
+      serviceDeploymentArn: `local:service-deployment/${service}/${id}`,
+      from,
+      to: m.taskDefinition,
+    });
+    this.emit({ service, deploymentId: id, state: 'IN_PROGRESS', at: new Date() });
     await this.stopTask(m);
     m.wanted = true;
     m.restarts = 0;
@@ -133,6 +177,18 @@ export class ProcessSupervisor implements ServiceController {
     await this.stopTask(m);
   }
 
+  /** ECS deployment history: what a deployment event resolves to (DeploymentHistory). */
+  get deploymentHistory(): DeploymentHistory {
+    return {
+      resolve: async (_serviceName, deploymentId) =>
+        this.history.get(deploymentId) ?? { serviceDeploymentArn: null, from: null, to: null },
+    };
+  }
+
+  private emit(change: DeploymentStateChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+
   isRunning(service: ServiceKey): boolean {
     const m = this.get(service);
     return Boolean(m.child && m.healthy);
@@ -155,7 +211,7 @@ export class ProcessSupervisor implements ServiceController {
 
   private async startTask(m: Managed): Promise<void> {
     if (!m.wanted || this.closed) return;
-    const env = await m.spec.environment();
+    const env = { ...(await m.spec.environment()), ...this.revisions.get(m.taskDefinition) };
     const child = spawn(process.execPath, [m.spec.script], {
       // NODE_PATH lets the compiled services load native modules (better-sqlite3) from the project.
       env: { PATH: process.env.PATH ?? '', NODE_PATH: NODE_MODULES, ...env },
@@ -188,7 +244,12 @@ export class ProcessSupervisor implements ServiceController {
         await res.arrayBuffer();
         if (res.ok && m.child === child) {
           m.healthy = true;
-          if (m.deployment) m.deployment.rolloutState = 'COMPLETED';
+          if (m.deployment && m.deployment.rolloutState !== 'COMPLETED') {
+            m.deployment.rolloutState = 'COMPLETED';
+            const service = [...this.services.entries()].find(([, v]) => v === m)?.[0];
+            if (service)
+              this.emit({ service, deploymentId: m.deployment.id, state: 'COMPLETED', at: new Date() });
+          }
           return;
         }
       } catch {

@@ -17,6 +17,20 @@ const sidecarKey = process.env.SIDECAR_API_KEY;
 // Seed 002: the database connection in use (DATABASE_URL comes from the secret it names).
 const database = process.env.DATABASE_ACTIVE;
 const native = new MemoryStore(env('DATA_FILE'));
+// A bad build (a task definition revision of the rehearsal): this percentage of memory requests
+// fail with a 500, deterministically (every n-th request), and each waits this long first.
+const faultPercent = Number(process.env.FAULT_ERROR_PERCENT ?? '0');
+const faultDelayMs = Number(process.env.FAULT_DELAY_MS ?? '0');
+let memoryRequests = 0;
+/** Whether this memory request is one the bad build fails (none when FAULT_ERROR_PERCENT is 0). */
+function faulty(): boolean {
+  memoryRequests += 1;
+  return (
+    faultPercent > 0 &&
+    Math.floor(memoryRequests * (faultPercent / 100)) >
+      Math.floor((memoryRequests - 1) * (faultPercent / 100))
+  );
+}
 // Seed 003's /api/v1 endpoints, behind the features/memory-context flag (read per request, cached).
 const memoryContext = memoryContextRoutes({ env: process.env, dataFile: env('DATA_FILE'), maintenance });
 
@@ -65,6 +79,10 @@ const server = createServer(async (req, res) => {
     if (await memoryContext(req, res, url)) return;
     if (maintenance && url.pathname.startsWith('/memories')) {
       return send(res, 503, { error: 'maintenance mode', provider });
+    }
+    if (url.pathname.startsWith('/memories') && (faultPercent > 0 || faultDelayMs > 0)) {
+      if (faultDelayMs > 0) await new Promise((r) => setTimeout(r, faultDelayMs));
+      if (faulty()) return send(res, 500, { error: 'injected fault (bad build)', provider });
     }
     if (req.method === 'POST' && url.pathname === '/memories') {
       const text = textOf(await readJson(req));

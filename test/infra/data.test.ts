@@ -559,9 +559,10 @@ describe('data steps (least privilege)', () => {
     });
   });
 
-  it('backup-catalog may list and read backups/<env>/ and set their tags, never write or delete them', () => {
+  it('backup-catalog may list and read backups/<env>/ and set their tags, never write or delete them; it journals the restore point', () => {
     expect(nonBaseline(staging, 'backup-catalog')).toEqual(
       [
+        `dynamodb:PutItem on ${flat(staging, staging.journal.table.tableArn)}`,
         `s3:GetObject on ${bucket}/backups/staging/*`,
         `s3:GetObjectTagging on ${bucket}/backups/staging/*`,
         `s3:PutObjectTagging on ${bucket}/backups/staging/*`,

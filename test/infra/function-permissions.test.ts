@@ -63,6 +63,7 @@ describe('step function permissions (staging from cdk.json)', () => {
       `kms:Decrypt on ${key}`,
       ...FLAG_NAMES.map((f) => `ssm:GetParameter on ${flagArn(f)}`),
       `ecs:DescribeServices on ${apiService}`,
+      `dynamodb:PutItem on ${flat(stack, stack.journal.table.tableArn)}`,
     ]);
     const statements = roleStatements(stack, stack.functions['change-record'].role);
     expect(statements.find((s) => s.actions.includes('s3:ListBucket'))?.condition).toEqual({

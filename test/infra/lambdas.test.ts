@@ -43,14 +43,15 @@ describe.each(stacks.map((s) => [s.stackName, s] as const))('step Lambdas of %s'
         Variables: Record<string, unknown>;
       };
       const raw = env.Variables[RUNTIME_CONFIG_ENV] as { 'Fn::Join': [string, unknown[]] };
-      const bucketRef = stack.resolve(stack.backups.bucket.bucketName);
+      const refs = new Map([
+        [JSON.stringify(stack.resolve(stack.backups.bucket.bucketName)), 'b'],
+        [JSON.stringify(stack.resolve(stack.journal.table.tableName)), 't'],
+      ]);
       const json = raw['Fn::Join'][1]
-        .map((part) =>
-          typeof part === 'string' ? part : JSON.stringify(part) === JSON.stringify(bucketRef) ? 'b' : '?',
-        )
+        .map((part) => (typeof part === 'string' ? part : (refs.get(JSON.stringify(part)) ?? '?')))
         .join('');
       const config = RuntimeConfig.parse(JSON.parse(json));
-      expect(config).toEqual(toRuntimeConfig(parseStage(stageConfig), 'b'));
+      expect(config).toEqual(toRuntimeConfig(parseStage(stageConfig), 'b', 't'));
       expect(env.Variables.POWERTOOLS_SERVICE_NAME).toBe('switchback');
       expect(env.Variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
       expect(env.Variables.NODE_OPTIONS).toBe('--enable-source-maps');

@@ -92,7 +92,11 @@ describe('cdk-nag AwsSolutions', () => {
           .replace(/execution:<[^>]+\.Name>:\*/, 'execution:<machine>:*')
           .replace(/<[^>]+\.Arn>\/(backups|task-results)\/[a-z0-9-]+\/\*/, '<bucket>/$1/<env>/*')
           .replace(/task-definition\/[A-Za-z0-9]+:\*/, 'task-definition/<family>:*')
-          .replace(/:task\/[a-z0-9-]+\/\*/, ':task/<cluster>/*'),
+          .replace(/:task\/[a-z0-9-]+\/\*/, ':task/<cluster>/*')
+          .replace(
+            /:(service-deployment|service-revision)\/[a-z0-9-]+\/[a-z0-9-]+\/\*/,
+            ':$1/<cluster>/<service>/*',
+          ),
       ),
     );
     expect([...kinds].sort()).toEqual([
@@ -103,6 +107,8 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::<bucket>/incidents/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/rollouts/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/task-results/<env>/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:service-deployment/<cluster>/<service>/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:service-revision/<cluster>/<service>/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/<family>:*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<cluster>/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<machine>:*]',

@@ -204,7 +204,7 @@ describe('feature-rollout', () => {
     expect(run.cause).toMatch(
       /GateFailedError: fail, 3\/3 failed in a row: errorRatePercent 1 \(limit 0.1\)/,
     );
-    expect(pathOf(run).slice(-12)).toEqual([
+    expect(pathOf(run).slice(-13)).toEqual([
       'CheckPhase',
       'Bake',
       'EvaluateGate',

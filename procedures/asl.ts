@@ -232,9 +232,14 @@ export function snsPublish(o: TaskOptions): AslState {
 
 /**
  * Runs another procedure as a nested execution and waits for it (`startExecution.sync:2`); the
- * child is linked to this execution in the console and stops with it.
+ * child is linked to this execution in the console and stops with it. The Task takes no timeout of
+ * its own: the child's (derived, `procedures/budget.ts`) ends it, so a parent never stops a child
+ * mid-change.
  */
-export function startChild(procedure: string, o: TaskOptions & { readonly input: JsonObject }): AslState {
+export function startChild(
+  procedure: string,
+  o: Omit<TaskOptions, 'timeout' | 'timeoutPath'> & { readonly input: JsonObject },
+): AslState {
   const { input, ...rest } = o;
   return task(RESOURCE.startExecutionSync, undefined, {
     ...(rest as TaskOptions),

@@ -2,13 +2,13 @@
  * Lock janitor: started by EventBridge when a cutover or rollback execution ends FAILED,
  * TIMED_OUT or ABORTED; releases the lock it leaked, never one held on purpose for an operator.
  */
-import { type Definition, dynamodb, onError, snsPublish, states, succeed } from './asl';
+import { dynamodb, onError, snsPublish, states, succeed } from './asl';
+import type { Source } from './budget';
 
 export default {
   Comment:
     'Lock janitor: started by EventBridge when a cutover or rollback execution ends FAILED, TIMED_OUT or ABORTED.',
   StartAt: 'ReleaseLeakedLock',
-  TimeoutSeconds: 300,
   States: states({
     // Not releaseLock(): the owner is the stopped execution from the event, and status must be 'held'.
     ReleaseLeakedLock: dynamodb('deleteItem', {
@@ -53,4 +53,4 @@ export default {
         'The execution did not hold the lock, released it itself, or holds it on purpose (needs-operator).',
     }),
   }),
-} satisfies Definition;
+} satisfies Source;

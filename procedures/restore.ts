@@ -7,7 +7,6 @@
 import {
   type Catcher,
   choice,
-  type Definition,
   type JsonObject,
   lambda,
   onError,
@@ -17,6 +16,7 @@ import {
   states,
   wait,
 } from './asl';
+import type { Source } from './budget';
 import { dataTask } from './data-task';
 import {
   acquireLock,
@@ -175,13 +175,12 @@ const fields = {
   'cause.$': '$.failure.Cause',
 };
 
-export default function restore(store: Store): Definition {
+export default function restore(store: Store): Source {
   const procedure = `restore-${store}`;
   const verify = [onError(afterChange.next)];
   return {
     Comment: `Restore ${store} (seeds 001, 003, 004): resolve and checksum the backup, take a verified safety backup, stop the writers, restore without ever leaving the target half restored, restart, verify; on failure put the safety backup back.`,
     StartAt: 'ValidateInput',
-    TimeoutSeconds: 86400,
     States: states(
       validateInput({ procedure, step: 'validate-data-input', next: 'AcquireLock' }),
       acquireLock({ procedure, next: 'ResolveBackup' }),

@@ -6,7 +6,6 @@
  */
 import {
   choice,
-  type Definition,
   dynamodb,
   fail,
   integration,
@@ -20,6 +19,7 @@ import {
   succeed,
   wait,
 } from './asl';
+import type { Source } from './budget';
 import { RESOURCE } from './integrations';
 import { notice, notifyAndEnd } from './protocol';
 
@@ -91,7 +91,6 @@ export default {
   Comment:
     "Rollback router: started by EventBridge when one of the environment's rollback alarms goes to ALARM. One incident per alarm storm; stops a cutover in flight or undoes the last completed change with the decision matrix's rollback; writes an incident report and notifies with its location.",
   StartAt: 'ParseAlarm',
-  TimeoutSeconds: 5400,
   States: states(
     {
       ParseAlarm: lambda('route-alarm', {
@@ -383,7 +382,6 @@ export default {
             'output.$': '$.Output',
           },
           resultPath: '$.response.rollback',
-          timeout: 3600,
           catch: [onError('ReleaseLock', { resultPath: '$.response.rollbackFailure' })],
           next: 'ReleaseLock',
         }),
@@ -493,4 +491,4 @@ export default {
       otherwise: { succeed: 'Done', comment: 'The alarm was handled and the incident reported.' },
     }),
   ),
-} satisfies Definition;
+} satisfies Source;

@@ -75,14 +75,15 @@ const sqliteOnlyStage = stage({
   },
 });
 
-const synth = synthApp(cdkJsonStages());
+const synth = synthApp([...cdkJsonStages(), stage({ name: 'plain' })]);
 const variants = synthApp([secretsManagerStage, sqliteOnlyStage]);
 afterAll(() => {
   synth.cleanup();
   variants.cleanup();
 });
 const staging = synth.stacks[0] as SwitchbackStack;
-const prod = synth.stacks[1] as SwitchbackStack;
+/** A stage without data (it says why in backups.none). */
+const prod = synth.stacks[2] as SwitchbackStack;
 const smStack = variants.stacks[0] as SwitchbackStack;
 const sqliteStack = variants.stacks[1] as SwitchbackStack;
 const template = Template.fromStack(staging);
@@ -185,7 +186,9 @@ describe('stage configuration: data', () => {
 
   it('needs a network for the data task: data.network or the top-level one', () => {
     const data = { postgres: { host: 'db', user: 'u', passwordSecret: '/p', databases: ['m'] } };
-    expect(() => parseStage(stage({ data }))).toThrow(/data\.network: required when the stage has no/);
+    expect(() => parseStage(stage({ data, network: undefined }))).toThrow(
+      /data\.network: required when the stage has no/,
+    );
     expect(parseStage(stage({ data: { ...data, network } })).data?.network?.assignPublicIp).toBe(false);
   });
 
@@ -681,7 +684,7 @@ describe('backup schedule', () => {
   });
 });
 
-describe('a stage without data (prod)', () => {
+describe('a stage without data (backups.none)', () => {
   const t = Template.fromStack(prod);
 
   it('deploys no data task, data procedure, schedule or data lifecycle rule', () => {
@@ -691,7 +694,7 @@ describe('a stage without data (prod)', () => {
     const params = Object.values(t.findResources('AWS::SSM::Parameter')).map(
       (p) => p.Properties.Name as string,
     );
-    for (const name of DATA_PROCEDURES) expect(params).not.toContain(`/switchback/prod/procedures/${name}`);
+    for (const name of DATA_PROCEDURES) expect(params).not.toContain(`/switchback/plain/procedures/${name}`);
     const ids = (
       resourceOf(t, prod, prod.backups.bucket).Properties.LifecycleConfiguration as {
         Rules: { Id: string }[];
@@ -717,7 +720,7 @@ describe('a stage without data (prod)', () => {
       return;
     }
     expect(flat(prod, subs.BackupStateMachineArn)).toBe(
-      `${ARN}:states:${REGION_ACCOUNT}:stateMachine:switchback-prod-backup-not-deployed`,
+      `${ARN}:states:${REGION_ACCOUNT}:stateMachine:switchback-plain-backup-not-deployed`,
     );
     const starts = grantPairs(statementsOf(prod, cutover.stateMachine.role as Role)).filter((g) =>
       g.startsWith('states:StartExecution'),

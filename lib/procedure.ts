@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { ArnFormat, CfnDeletionPolicy, type CfnResource, Stack } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -405,6 +405,13 @@ class GrantCollector {
       );
       if (roleOverride) {
         throw this.error(state, `overrides ${roleOverride}; only the target's own roles may be passed`);
+      }
+      const cfn = target.taskDefinition.node.defaultChild as CfnResource | undefined;
+      if (cfn?.cfnOptions.updateReplacePolicy !== CfnDeletionPolicy.RETAIN) {
+        throw this.error(
+          state,
+          `runs ${target.taskDefinition.node.path}, whose previous revision a deploy would deregister: ECS runs no INACTIVE revision, so an execution in flight would fail its next runTask; set its UpdateReplacePolicy to Retain`,
+        );
       }
       const key = target.taskDefinition.node.path;
       const prior = this.ecsTasks.get(key);

@@ -623,7 +623,7 @@ export const DESIGN_BOUNDS: BudgetBounds = budgetBounds(DESIGN_STAGE, ROLLOUT_LI
 export function derivedTimeouts<T extends Record<string, Source>>(
   sources: T,
   bounds: BudgetBounds,
-): { readonly [K in keyof T]: T[K] & { readonly TimeoutSeconds: number } } {
+): { readonly [K in keyof T]: Omit<T[K], 'TimeoutSeconds'> & { readonly TimeoutSeconds: number } } {
   const done = new Map<string, Definition>();
   const byPlaceholder = new Map(Object.keys(sources).map((n) => [stateMachinePlaceholder(n), n]));
   const visiting = new Set<string>();

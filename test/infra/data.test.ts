@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Stack, Validations } from 'aws-cdk-lib';
+import { CfnDeletionPolicy, type CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Cluster, ContainerImage, FargateTaskDefinition } from 'aws-cdk-lib/aws-ecs';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -212,6 +212,12 @@ describe('stage configuration: data', () => {
 
 describe('data task definition (staging)', () => {
   const { task, container } = containerOf(staging);
+
+  it('keeps its previous revision ACTIVE when a deploy replaces it, so a restore in flight can still run it', () => {
+    const defs = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+    expect(defs).toHaveLength(1);
+    expect(defs[0]?.UpdateReplacePolicy).toBe('Retain');
+  });
 
   it('is Fargate, Linux on ARM64, sized from config, with modest ephemeral storage', () => {
     expect(task).toMatchObject({
@@ -773,7 +779,8 @@ describe('Procedure: ecs:runTask grants', () => {
   });
   let n = 0;
 
-  function target(stack: Stack, id: string): EcsTaskTarget {
+  /** A task target; `retained` keeps its previous revision ACTIVE across deploys (as DataTask does). */
+  function target(stack: Stack, id: string, retained = true): EcsTaskTarget {
     const taskRole = new Role(stack, `${id}TaskRole`, {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
     });
@@ -782,6 +789,10 @@ describe('Procedure: ecs:runTask grants', () => {
     });
     const taskDefinition = new FargateTaskDefinition(stack, `${id}Def`, { taskRole, executionRole });
     taskDefinition.addContainer('c', { image: ContainerImage.fromRegistry('public.ecr.aws/x/y:1') });
+    if (retained) {
+      (taskDefinition.node.defaultChild as CfnResource).cfnOptions.updateReplacePolicy =
+        CfnDeletionPolicy.RETAIN;
+    }
     const cluster = Cluster.fromClusterArn(
       stack,
       `${id}Cluster`,
@@ -823,6 +834,17 @@ describe('Procedure: ecs:runTask grants', () => {
         T: { ecsTask: target(s, 'b') },
       })),
     ).toThrow('runs a task definition on the cluster of another task target');
+  });
+
+  it('refuses a task definition whose previous revision a deploy would deregister (INACTIVE cannot run)', () => {
+    expect(() =>
+      run('arn:aws:states:::ecs:runTask.sync', params, (s) => {
+        const t = target(s, 'a', false);
+        return { C: { ecsCluster: t }, T: { ecsTask: t } };
+      }),
+    ).toThrow(
+      /whose previous revision a deploy would deregister: ECS runs no INACTIVE revision.*UpdateReplacePolicy to Retain/,
+    );
   });
 
   it('refuses a role override (it would need PassRole on a role it does not know)', () => {

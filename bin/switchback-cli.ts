@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { approve } from '../cli/approve';
 import { listBackupsCommand, showStatus, startExecution, unlock } from '../cli/aws';
+import { configCheck } from '../cli/config-check';
 import { rehearse } from '../local/rehearse';
 
 // The CLI and the rehearsal may run on Node.js 20; the deployed functions run on Node.js 24.
@@ -121,6 +122,19 @@ program
       process.exitCode = await approve({ ...opts, write: console.log });
     },
   );
+
+program
+  .command('config')
+  .description('Stage configuration (cdk.json)')
+  .command('check')
+  .description(
+    'Check the stages as synth does, in seconds and without bundling: every problem that would only fail after deploy, with its field',
+  )
+  .option('--env <name>', 'only this stage')
+  .option('--file <path>', "the cdk.json to read (default: the repository's)")
+  .action((opts: { env?: string; file?: string }) => {
+    process.exitCode = configCheck({ ...opts, write: console.log });
+  });
 
 function parseJson(text: string, what: string): unknown {
   try {

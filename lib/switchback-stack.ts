@@ -231,6 +231,7 @@ export class SwitchbackStack extends Stack {
       schedule: stage.monitoring.probe,
       probeTimeout: Duration.millis(stage.timing.httpTimeoutMs),
       topic,
+      namespace: METRICS_NAMESPACE,
     });
 
     // Phased feature rollout and emergency disable (seed 003); the gate treats the P0 alarms as fatal.

@@ -14,7 +14,7 @@ import { Notifications } from '../../lib/notifications';
 import { type Definition, lambda, pass, startChild, wait } from '../../procedures/asl';
 import { BudgetError, budgetProblems, childrenOf, DESIGN_BOUNDS, worstCase } from '../../procedures/budget';
 import { PROCEDURE_NAMES, PROCEDURES } from '../../procedures/index';
-import { cdkJsonStages, scratchApp, stage, synthApp, TEST_NETWORK } from './support';
+import { cdkJsonStages, fullStage, scratchApp, stage, synthApp, TEST_NETWORK } from './support';
 
 const ready = (raw: Record<string, unknown>) => readinessProblems(parseStage(raw));
 const data = { postgres: { host: 'db.test.internal', user: 'u', passwordSecret: '/p', databases: ['m'] } };
@@ -292,6 +292,32 @@ describe('notification topic: every service that publishes to it is allowed to',
     for (const action of actions) expect(action).toEqual({ Ref: topics[0] });
   });
 
+  it('a probe that stops publishing raises a notification: no availability data is breaching there', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
+      (a) => a.Properties.MetricName === 'Availability' && a.Properties.Statistic === 'SampleCount',
+    );
+    expect(alarms.map((a) => a.Properties.Dimensions)).toEqual([
+      [
+        { Name: 'Environment', Value: 'staging' },
+        { Name: 'Target', Value: 'api' },
+      ],
+      [
+        { Name: 'Environment', Value: 'staging' },
+        { Name: 'Target', Value: 'sidecar' },
+      ],
+    ]);
+    for (const a of alarms) {
+      expect(a.Properties).toMatchObject({
+        Namespace: 'Switchback',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'LessThanThreshold',
+        TreatMissingData: 'breaching',
+      });
+      expect(a.Properties.AlarmActions).toHaveLength(1);
+    }
+  });
+
   it('synth refuses an EventBridge rule that targets the topic when the policy does not allow events', () => {
     const scratch = scratchApp();
     try {
@@ -316,5 +342,39 @@ describe('the test stage fixture is ready (so every infra test synthesizes throu
     expect(s.network).toEqual(TEST_NETWORK);
     expect(s.backups.none).toMatch(/nothing/);
     expect(readinessProblems(s)).toEqual([]);
+  });
+});
+
+/**
+ * The template budget: CloudFormation takes at most 1 MB of template and 500 resources; a stage
+ * with every feature on stays well inside both, so the next feature does not find the limit on
+ * deploy.
+ */
+const TEMPLATE_BUDGET = { bytes: 800 * 1024, resources: 400 } as const;
+
+describe('template budget: a stage with every feature on', () => {
+  const synth = synthApp([fullStage()]);
+  afterAll(() => synth.cleanup());
+  const stack = synth.stacks[0] as Stack;
+  const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, unknown> };
+
+  it('deploys data, the database cutover, its network and monitoring (so the budget measures them)', () => {
+    const types = new Set(Object.values(template.Resources).map((r) => (r as { Type: string }).Type));
+    for (const t of [
+      'AWS::ECS::TaskDefinition',
+      'AWS::Scheduler::Schedule',
+      'AWS::CloudWatch::Alarm',
+      'AWS::Lambda::Function',
+    ]) {
+      expect(types.has(t), t).toBe(true);
+    }
+    expect(Object.keys(template.Resources).some((id) => id.startsWith('DatabaseCutover'))).toBe(true);
+  });
+
+  it(`stays under ${TEMPLATE_BUDGET.bytes / 1024} KB and ${TEMPLATE_BUDGET.resources} resources`, () => {
+    // As the CDK writes it to cdk.out (one-space indentation), which is what is uploaded.
+    const bytes = Buffer.byteLength(JSON.stringify(template, undefined, 1));
+    expect(bytes).toBeLessThan(TEMPLATE_BUDGET.bytes);
+    expect(Object.keys(template.Resources).length).toBeLessThan(TEMPLATE_BUDGET.resources);
   });
 });

@@ -171,3 +171,39 @@ export function stepBaseline(stack: SwitchbackStack, step: StepName): string[] {
 export function inVpc(stack: SwitchbackStack, step: StepName): boolean {
   return (stack.functions[step].function.node.defaultChild as CfnFunction).vpcConfig !== undefined;
 }
+
+/** A stage with every feature on: network, data (PostgreSQL and SQLite), the database cutover, monitoring. */
+export function fullStage(name = 'full'): Record<string, unknown> {
+  return stage({
+    name,
+    data: {
+      postgres: {
+        host: 'db.full.internal',
+        user: 'switchback',
+        passwordSecret: '/memory/full/pg',
+        databases: ['memory'],
+      },
+      sqlite: {
+        efs: { fileSystemId: 'fs-0aaa', accessPointId: 'fsap-0aaa', mountPath: '/mnt/memory' },
+        databases: { sessions: 'sessions.db' },
+      },
+    },
+    database: {
+      connections: {
+        legacy: { urlParameter: '/memory/full/legacy-url' },
+        pooled: { urlParameter: '/memory/full/pooled-url' },
+      },
+      source: {
+        connection: 'legacy',
+        qdrant: {
+          url: 'https://qdrant.full.internal:6333',
+          collection: 'memory',
+          apiKeyParameter: '/memory/full/qdrant',
+        },
+      },
+      target: { connection: 'pooled' },
+      backups: ['memory'],
+    },
+    notifications: { emails: ['oncall@example.com'] },
+  });
+}

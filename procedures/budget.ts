@@ -32,10 +32,10 @@ export interface BudgetBounds {
   readonly iterations: Readonly<Record<string, number>>;
   /**
    * A loop whose whole time the input validation bounds (a rollout's bakes and approvals), by the
-   * `SecondsPath` of its Wait: its timers cost this much in all, and each other state in it runs at
-   * most `iterations` times.
+   * `SecondsPath` of its Wait: its timers cost `seconds` in all; the loop around that Wait runs at
+   * most `iterations` times, the rest of the loop (once per phase) at most `passes` times.
    */
-  readonly timers: Readonly<Record<string, number>>;
+  readonly timers: Readonly<Record<string, { readonly seconds: number; readonly passes: number }>>;
   /**
    * Iterations of a loop the definition itself does not bound, by `<procedure>:<state>` of a state
    * in it: an allowance the procedure's timeout is sized for, not a guarantee.
@@ -350,8 +350,23 @@ function graph(
         const st = states[nameOf(k)] as AslState;
         return st.Type === 'Wait' || typeof st.TimeoutSecondsPath === 'string' ? 0 : cost(k);
       };
+      const timer = bounds.timers[timed] as { seconds: number; passes: number };
+      // The loop around the Wait inside this one (a phase's evaluations) runs `iterations` times;
+      // the rest of the loop (once per phase) `passes` times.
+      const inner = innerLoop(
+        g,
+        members,
+        entry,
+        (k) => (states[nameOf(k)] as AslState).SecondsPath === timed,
+      );
       const iterations = bounds.iterations[timed] as number;
-      return (bounds.timers[timed] as number) + iterations * onePass(entry, members, g, untimed);
+      if (!inner) return timer.seconds + iterations * onePass(entry, members, g, untimed);
+      const innerEntry = [...inner].find(
+        (k) => (states[nameOf(k)] as AslState).SecondsPath === timed,
+      ) as string;
+      const perEvaluation = onePass(innerEntry, inner, g, untimed);
+      const perPass = onePass(entry, members, g, (k) => (inner.has(k) ? 0 : untimed(k)));
+      return timer.seconds + iterations * perEvaluation + timer.passes * perPass;
     }
     const declared = waits.find((w) => w in bounds.iterations);
     const allowance = loopStates.map((s) => bounds.loops?.[`${procedure}:${s}`]).find((n) => n !== undefined);
@@ -390,6 +405,26 @@ function graph(
     path.push(...[...new Set((sccs[i] as string[]).map(nameOf))].map((s) => `${prefix}${s}`).reverse());
   }
   return { worstSeconds: best[start] as number, path };
+}
+
+/** The loop inside `members` (without its header `entry`) that holds a node `is` picks, if any. */
+function innerLoop(
+  g: Graph,
+  members: ReadonlySet<string>,
+  entry: string,
+  is: (k: string) => boolean,
+): Set<string> | undefined {
+  const inside = new Set([...members].filter((k) => k !== entry));
+  const sub: Graph = {
+    start: entry,
+    state: new Map([...g.state].filter(([k]) => inside.has(k))),
+    next: new Map([...inside].map((k) => [k, (g.next.get(k) ?? []).filter((w) => inside.has(w))])),
+  };
+  const scc = components(sub).find((c) => c.some(is));
+  if (!scc) return undefined;
+  const first = scc[0] as string;
+  if (scc.length === 1 && !(sub.next.get(first) ?? []).includes(first)) return undefined;
+  return new Set(scc);
 }
 
 /** Nodes of `members` entered from outside them. */
@@ -503,6 +538,11 @@ export function budgetProblems(
     if (!definition) continue;
     try {
       const worst = worstCase(name, definition, bounds, child);
+      if (definition.TimeoutSeconds > MAX_TIMER_SECONDS) {
+        problems.push(
+          `procedure ${name}: TimeoutSeconds ${definition.TimeoutSeconds} is more than a Node.js timer holds (${MAX_TIMER_SECONDS} s): the local engine would time it out at once`,
+        );
+      }
       if (worst.worstSeconds > definition.TimeoutSeconds) {
         problems.push(
           `procedure ${name}: its worst path takes ${worst.worstSeconds} s but TimeoutSeconds is ${definition.TimeoutSeconds} (${worst.path.join(' > ')})`,
@@ -525,6 +565,12 @@ export function budgetProblems(
   }
   return problems;
 }
+
+/**
+ * The longest timeout the local engine can run: it waits with Node.js timers, which hold at most
+ * 2^31 - 1 ms (about 24.8 days); a longer one fires at once.
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 /** Rounds a worst path up to the next 5 minutes: the `TimeoutSeconds` a source derives. */
 export function timeoutFor(worstSeconds: number): number {
@@ -580,9 +626,9 @@ export function budgetBounds(stage: StageBounds, rollout: RolloutLimits): Budget
     },
     iterations: {
       [p.stabilityPoll]: stage.stabilityMaxAttempts,
-      [p.gateInterval]: rollout.evaluations + rollout.phases,
+      [p.gateInterval]: rollout.evaluations,
     },
-    timers: { [p.gateInterval]: rollout.totalSeconds },
+    timers: { [p.gateInterval]: { seconds: rollout.totalSeconds, passes: rollout.phases } },
     items: { [p.backups]: stage.databases },
     loops: { 'database-cutover:MigrateVectors': MIGRATION_ROUNDS },
     ...(stage.steps ? { steps: stage.steps } : {}),

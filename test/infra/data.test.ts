@@ -665,10 +665,11 @@ describe('backup schedule', () => {
     ]);
   });
 
-  it('the schedule role may only start backup, and only EventBridge Scheduler of this account assumes it', () => {
+  it('the schedule role may only start backup and dead-letter a failed start, and only EventBridge Scheduler of this account assumes it', () => {
     const data = dataOf(staging);
     const role = data.scheduleRole as Role;
     expect(grantPairs(statementsOf(staging, role))).toEqual([
+      `sqs:SendMessage on ${flat(staging, data.scheduleDeadLetters?.queueArn)}`,
       `states:StartExecution on ${flat(staging, data.procedures.backup.stateMachine.stateMachineArn)}`,
     ]);
     expect(resourceOf(template, staging, role).Properties.AssumeRolePolicyDocument).toEqual({
@@ -681,6 +682,32 @@ describe('backup schedule', () => {
           Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
         },
       ],
+    });
+  });
+
+  it('a start that fails every retry goes to an encrypted dead-letter queue, and an alarm tells the topic', () => {
+    const data = dataOf(staging);
+    const queue = resourceOf(template, staging, data.scheduleDeadLetters as never);
+    expect(queue.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    for (const s of schedulesOf(staging)) {
+      const target = s.Properties.Target as { DeadLetterConfig: { Arn: unknown }; RetryPolicy: unknown };
+      expect(target.DeadLetterConfig.Arn).toEqual(staging.resolve(data.scheduleDeadLetters?.queueArn));
+      expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });
+      // The databases' backups spread over a quarter of an hour instead of all starting at once.
+      expect(s.Properties.FlexibleTimeWindow).toEqual({ Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
+    }
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
+      (a) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible',
+    );
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0]?.Properties).toMatchObject({
+      Namespace: 'AWS/SQS',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [staging.resolve(staging.notifications.topic.topicArn)],
     });
   });
 

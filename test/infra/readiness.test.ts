@@ -378,3 +378,24 @@ describe('template budget: a stage with every feature on', () => {
     expect(Object.keys(template.Resources).length).toBeLessThan(TEMPLATE_BUDGET.resources);
   });
 });
+
+describe('state machine log groups', () => {
+  const synth = synthApp(cdkJsonStages());
+  afterAll(() => synth.cleanup());
+
+  it('are all under /aws/vendedlogs/states/, named by stack, procedure and the stack id', () => {
+    for (const stack of synth.stacks) {
+      const template = Template.fromStack(stack);
+      const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+      const groups = template.findResources('AWS::Logs::LogGroup');
+      expect(machines.length, stack.stackName).toBeGreaterThanOrEqual(9);
+      for (const m of machines) {
+        const arn = m.Properties.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn;
+        const group = groups[arn['Fn::GetAtt'][0] as string];
+        const [head, id] = group?.Properties.LogGroupName['Fn::Join'][1] as [string, unknown];
+        expect(head).toMatch(new RegExp(`^/aws/vendedlogs/states/${stack.stackName}-[a-z-]+-$`));
+        expect(id).toEqual({ 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] });
+      }
+    }
+  });
+});

@@ -79,9 +79,10 @@ describe('two stages in one app (cdk.json: staging and prod)', () => {
           }
           // State machine logs live under /aws/vendedlogs/states/, named by stack and stack id (unique).
           if (r.Type === 'AWS::Logs::LogGroup' && prop === 'LogGroupName') {
-            const [head, suffix] = (
-              r.Properties?.LogGroupName as { 'Fn::Join': [string, [string, unknown]] }
-            )['Fn::Join'][1];
+            const name = (r.Properties as Record<string, unknown>).LogGroupName as {
+              'Fn::Join': [string, [string, unknown]];
+            };
+            const [head, suffix] = name['Fn::Join'][1];
             expect(head, id).toMatch(new RegExp(`^/aws/vendedlogs/states/Switchback-${stageNames[i]}-`));
             expect(suffix, id).toEqual({
               'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }],

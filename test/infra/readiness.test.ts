@@ -392,7 +392,10 @@ describe('state machine log groups', () => {
       for (const m of machines) {
         const arn = m.Properties.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn;
         const group = groups[arn['Fn::GetAtt'][0] as string];
-        const [head, id] = group?.Properties.LogGroupName['Fn::Join'][1] as [string, unknown];
+        expect(group, arn['Fn::GetAtt'][0]).toBeDefined();
+        const [head, id] = (
+          group as { Properties: { LogGroupName: { 'Fn::Join': [string, [string, unknown]] } } }
+        ).Properties.LogGroupName['Fn::Join'][1];
         expect(head).toMatch(new RegExp(`^/aws/vendedlogs/states/${stack.stackName}-[a-z-]+-$`));
         expect(id).toEqual({ 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] });
       }

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { approve } from '../cli/approve';
 import { listBackupsCommand, showHistory, showStatus, startExecution, unlock } from '../cli/aws';
+import { configCheck } from '../cli/config-check';
 import { registerOperatorCommands } from '../cli/operator-commands';
 import { registerRehearse } from '../cli/rehearse-command';
 
@@ -109,6 +110,19 @@ program
   );
 
 registerOperatorCommands(program);
+
+program
+  .command('config')
+  .description('Stage configuration (cdk.json)')
+  .command('check')
+  .description(
+    'Check the stages as synth does, in seconds and without bundling: every problem that would only fail after deploy, with its field',
+  )
+  .option('--env <name>', 'only this stage')
+  .option('--file <path>', "the cdk.json to read (default: the repository's)")
+  .action((opts: { env?: string; file?: string }) => {
+    process.exitCode = configCheck({ ...opts, write: console.log });
+  });
 
 /** An execution input: a JSON object, nothing else (`null` would silently become the default input). */
 function parseJson(text: string, what: string): Record<string, unknown> {

@@ -1,6 +1,7 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FLAG_NAMES, flagParameterName } from '../functions/shared/flags';
+import { assertReady } from './config/readiness';
 import { parameterPrefix, parseStages, type StageConfig, StageConfigError } from './config/stage';
 import { FEATURE_FLAGS } from './defaults';
 import { PROCEDURES, procedureParameterName, SwitchbackStack } from './switchback-stack';
@@ -60,6 +61,9 @@ export function buildApp(
   });
   const stages = parseStages(app.node.tryGetContext('switchback'));
   assertNoSharedNames(stages);
+  // What would only fail after deploy (private endpoints without a network, no backups, timeouts
+  // that do not nest, alarms without their metrics) fails here, naming the field.
+  assertReady(stages);
   const stacks = stages.map((stage) => {
     const stack = new SwitchbackStack(app, stackName(stage), {
       stage,

@@ -1,13 +1,17 @@
 import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { Schedule, ScheduleExpression, ScheduleTargetInput, TimeWindow } from 'aws-cdk-lib/aws-scheduler';
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { RuntimeConfig } from '../functions/shared/config';
 import { LOCK_TAKERS } from '../procedures/index';
 import type { BackupBucket } from './backup-bucket';
 import type { DataConfig, DataNetworkConfig } from './config/data-schema';
 import { DataTask } from './data-task';
+import { acknowledge } from './nag';
 import { Procedure, type ProcedureContext } from './procedure';
 
 /** The data procedures, by ASL file name: deployed only when the stage configures `data`. */
@@ -45,6 +49,8 @@ export class DataProtection extends Construct {
   public readonly schedules: readonly Schedule[];
   /** The role the schedules start `backup` with; undefined when the schedule is `disabled`. */
   public readonly scheduleRole?: Role;
+  /** Where EventBridge Scheduler puts a scheduled backup it could not start (an alarm notifies). */
+  public readonly scheduleDeadLetters?: Queue;
 
   constructor(scope: Construct, id: string, props: DataProtectionProps) {
     super(scope, id);
@@ -104,6 +110,30 @@ export class DataProtection extends Construct {
     });
     this.scheduleRole = role;
     const expression = ScheduleExpression.expression(data.schedule, TimeZone.ETC_UTC);
+    // A start that failed every retry lands here instead of vanishing; the alarm tells the topic.
+    const deadLetters = new Queue(this, 'ScheduleDeadLetters', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.scheduleDeadLetters = deadLetters;
+    acknowledge(
+      deadLetters,
+      'AwsSolutions-SQS3',
+      'This queue is itself the dead-letter queue of the backup schedules; nothing consumes it but an operator.',
+    );
+    const missed = new Alarm(this, 'MissedScheduledBackup', {
+      alarmDescription: `Switchback ${props.context.environment}: a scheduled backup could not be started (see the dead-letter queue for which one and why).`,
+      metric: deadLetters.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    missed.addAlarmAction(new SnsAction(props.context.topic));
     this.schedules = targets.map(
       ({ store, database }) =>
         new Schedule(this, `Schedule-${store}-${database}`, {
@@ -120,7 +150,10 @@ export class DataProtection extends Construct {
             // A backup that could not start within the hour waits for the next run.
             maxEventAge: Duration.hours(1),
             retryAttempts: 3,
+            deadLetterQueue: deadLetters,
           }),
+          // The databases' backups start within a quarter of an hour of the schedule, not all at once.
+          timeWindow: TimeWindow.flexible(Duration.minutes(15)),
         }),
     );
   }

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { Stack } from 'aws-cdk-lib';
+import { CfnDeletionPolicy, Stack } from 'aws-cdk-lib';
 import { Vpc } from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import {
+  type CfnTaskDefinition,
   Cluster,
   type ContainerDefinition,
   ContainerImage,
@@ -105,6 +106,14 @@ export class DataTask extends Construct implements EcsTaskTarget {
       taskRole: this.taskRole,
       executionRole: this.executionRole,
     });
+
+    // A deploy replaces the task definition with a new revision; CloudFormation would deregister the
+    // old one, and ECS runs no INACTIVE revision, so a restore in flight (whose execution carries
+    // the old ARN) would fail its next runTask. Retained, the old revision stays ACTIVE.
+    const cfnTask = this.taskDefinition.node.defaultChild as CfnTaskDefinition;
+    cfnTask.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
+    // Deleting the stack may deregister it (nothing runs it any more): no DeletionPolicy Retain.
+    cfnTask.addMetadata('cfn-lint', { config: { ignore_checks: ['W3011'] } });
 
     this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
 

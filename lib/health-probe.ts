@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -19,18 +19,27 @@ export interface HealthProbeProps {
   readonly probeTimeout: Duration;
   /** Where the alarm on the probe's own failures goes. */
   readonly topic: ITopic;
+  /** Namespace the probe publishes `Availability` to (functions/shared/metrics.ts). */
+  readonly namespace: string;
 }
+
+/** The probe's targets, as its `Target` dimension names them. */
+export const PROBE_TARGETS = ['api', 'sidecar'] as const;
 
 /**
  * Seed 000's scheduled health check, every minute instead of every five: an EventBridge rule
  * invokes the probe with `{ rounds, intervalMs }`, and the probe publishes high-resolution
  * availability and latency metrics several times within that minute. The rounds must fit in the
- * minute and the function must outlive them; an alarm reports the probe's own errors (a probe
- * that stops reporting turns the "down" alarms blind, which they treat as not breaching).
+ * minute and the function must outlive them. The "down" alarms treat no data as not breaching (no
+ * probe data is not the API down), so two alarms watch the probe itself: one on its errors, and one
+ * per target on the availability it published, where no data is breaching: a probe that stopped
+ * (not invoked, no route to CloudWatch from its subnets) raises a notification, not a rollback.
  */
 export class HealthProbe extends Construct {
   public readonly rule: Rule;
   public readonly errorsAlarm: Alarm;
+  /** Per target: the probe published no availability for five minutes. */
+  public readonly silentAlarms: Readonly<Record<(typeof PROBE_TARGETS)[number], Alarm>>;
 
   constructor(scope: Construct, id: string, props: HealthProbeProps) {
     super(scope, id);
@@ -68,5 +77,25 @@ export class HealthProbe extends Construct {
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     this.errorsAlarm.addAlarmAction(new SnsAction(props.topic));
+
+    const silent = (target: (typeof PROBE_TARGETS)[number]) => {
+      const alarm = new Alarm(this, `Silent-${target}`, {
+        alarmDescription: `Switchback ${props.environment}: the health probe published no ${target} availability for 5 minutes; the ${target} "down" alarm is blind until it does. Check the probe's schedule, its errors and its route to CloudWatch.`,
+        metric: new Metric({
+          namespace: props.namespace,
+          metricName: 'Availability',
+          dimensionsMap: { Environment: props.environment, Target: target },
+          statistic: 'SampleCount',
+          period: Duration.minutes(5),
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: TreatMissingData.BREACHING,
+      });
+      alarm.addAlarmAction(new SnsAction(props.topic));
+      return alarm;
+    };
+    this.silentAlarms = { api: silent('api'), sidecar: silent('sidecar') };
   }
 }

@@ -75,6 +75,16 @@ export interface HouseFunctionProps {
   readonly description?: string;
 }
 
+/** What Lambda needs to attach a function to a VPC (on "*": the interfaces are created at run time). */
+export const VPC_ENI_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+] as const;
+
 /**
  * The one way Switchback builds a step Lambda: Node.js 24 on arm64, explicit timeout and memory,
  * X-Ray tracing, its own log group with retention, local esbuild bundling, and its own role with
@@ -501,14 +511,7 @@ export class HouseFunction extends Construct implements IGrantable {
     );
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
-        actions: [
-          'ec2:CreateNetworkInterface',
-          'ec2:DescribeNetworkInterfaces',
-          'ec2:DescribeSubnets',
-          'ec2:DeleteNetworkInterface',
-          'ec2:AssignPrivateIpAddresses',
-          'ec2:UnassignPrivateIpAddresses',
-        ],
+        actions: [...VPC_ENI_ACTIONS],
         resources: ['*'],
       }),
     );

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, CfnDeletionPolicy, type CfnResource, Fn, Stack } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -15,6 +15,9 @@ import { INTEGRATION, PLACEHOLDER, RESOURCE } from '../procedures/integrations';
 import { PROCEDURE_ALARM_DEFAULTS, STATE_MACHINE_LOGGING, STATE_MACHINE_TRACING } from './defaults';
 import type { HouseFunction } from './house-function';
 import { acknowledge, acknowledgeWildcardResource, STAR_ONLY_REASONS } from './nag';
+
+/** Where state machine log groups live (the prefix CloudWatch Logs treats as vended logs). */
+export const VENDED_LOGS_PREFIX = '/aws/vendedlogs/states/';
 
 /** Folder of the ASL files, resolved from this file (never the working directory). */
 export const STATEMACHINES_DIR = join(__dirname, '..', 'statemachines');
@@ -191,7 +194,18 @@ export class Procedure extends Construct {
     walkTasks(definition.States ?? {}, (stateName, state) => grants.task(stateName, state));
     grants.checkStoppable();
 
-    this.logGroup = new LogGroup(this, 'Logs', { retention: logRetention });
+    // Under /aws/vendedlogs/: Step Functions then needs no entry in the account's CloudWatch Logs
+    // resource policy (capped at 5,120 characters, shared by every state machine of the account).
+    // The stack id's UUID keeps the name unique when a deleted stack (whose logs are retained) is
+    // deployed again.
+    const stack = Stack.of(this);
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: logRetention,
+      logGroupName: Fn.join('', [
+        `${VENDED_LOGS_PREFIX}${stack.stackName}-${props.name}-`,
+        Fn.select(2, Fn.split('/', Aws.STACK_ID)),
+      ]),
+    });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       // Minified: the committed file is indented for reading; the template carries only what runs.
       definitionBody: DefinitionBody.fromString(JSON.stringify(definition)),
@@ -405,6 +419,13 @@ class GrantCollector {
       );
       if (roleOverride) {
         throw this.error(state, `overrides ${roleOverride}; only the target's own roles may be passed`);
+      }
+      const cfn = target.taskDefinition.node.defaultChild as CfnResource | undefined;
+      if (cfn?.cfnOptions.updateReplacePolicy !== CfnDeletionPolicy.RETAIN) {
+        throw this.error(
+          state,
+          `runs ${target.taskDefinition.node.path}, whose previous revision a deploy would deregister: ECS runs no INACTIVE revision, so an execution in flight would fail its next runTask; set its UpdateReplacePolicy to Retain`,
+        );
       }
       const key = target.taskDefinition.node.path;
       const prior = this.ecsTasks.get(key);

@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { STEP_NAMES, type StepName } from '../functions/index';
@@ -262,6 +263,7 @@ export class SwitchbackStack extends Stack {
       schedule: stage.monitoring.probe,
       probeTimeout: Duration.millis(stage.timing.httpTimeoutMs),
       topic,
+      namespace: METRICS_NAMESPACE,
     });
 
     // Phased feature rollout and emergency disable (seed 003); the gate treats the P0 alarms as fatal.
@@ -337,11 +339,8 @@ export class SwitchbackStack extends Stack {
       environment: stage.name,
       namespace: METRICS_NAMESPACE,
       procedures: [...deployed, janitor],
-      alarms: [
-        ...Object.values(this.alarms.alarms),
-        this.healthProbe.errorsAlarm,
-        ...[...deployed, janitor].flatMap((p) => p.alarms),
-      ],
+      // Every alarm of the stack, whichever construct made it (created last, so none is missed).
+      alarms: this.node.findAll().filter((c): c is Alarm => c instanceof Alarm),
     });
     new CfnOutput(this, 'NotificationTopicArn', { value: topic.topicArn });
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });

@@ -232,11 +232,13 @@ export function snsPublish(o: TaskOptions): AslState {
 
 /**
  * Runs another procedure as a nested execution and waits for it (`startExecution.sync:2`); the
- * child is linked to this execution in the console and stops with it.
+ * child is linked to this execution in the console and stops with it. The Task takes no timeout of
+ * its own: the child's (derived, `procedures/budget.ts`) ends it, so a parent never stops a child
+ * mid-change.
  */
 export function startChild(
   procedure: string,
-  o: TaskOptions & {
+  o: Omit<TaskOptions, 'timeout' | 'timeoutPath'> & {
     readonly input: JsonObject;
     /** JSONPath of the child's execution name (a lock delegated to it names it). */
     readonly executionName?: string;

@@ -3,7 +3,8 @@
  * and a manifest, then proven restorable; on failure, notify and end with the data task's error.
  */
 
-import { choice, type Definition, fail, lambda, onError, snsPublish, states, succeed } from './asl';
+import { choice, fail, lambda, onError, snsPublish, states, succeed } from './asl';
+import type { Source } from './budget';
 import { dataTask, env } from './data-task';
 import { notice, validateInput } from './protocol';
 
@@ -11,7 +12,6 @@ export default {
   Comment:
     'Backup: a PostgreSQL dump or SQLite online copy streamed to S3 with sha256 and a manifest, then proven restorable. Run on its own, on a schedule, or by a cutover before it changes anything.',
   StartAt: 'ValidateInput',
-  TimeoutSeconds: 43200,
   States: states(
     validateInput({ procedure: 'backup', step: 'validate-data-input', next: 'TakeBackup' }),
     {},
@@ -104,4 +104,4 @@ export default {
       }),
     },
   ),
-} satisfies Definition;
+} satisfies Source;

@@ -8,7 +8,6 @@ import {
   type AslState,
   type Catcher,
   choice,
-  type Definition,
   fail,
   type JsonObject,
   lambda,
@@ -21,6 +20,7 @@ import {
   states,
   wait,
 } from './asl';
+import type { Source } from './budget';
 import {
   acquireLock,
   awaitStable,
@@ -169,7 +169,6 @@ export default {
   Comment:
     'Database cutover (seed 002): maintenance on, a verified backup of the target, the final Qdrant -> pgvector migration, verification gates, switch database/active, restart, smoke tests, a monitoring window, maintenance off, report and sign-off. Any failure after maintenance on runs database-rollback.',
   StartAt: 'ValidateInput',
-  TimeoutSeconds: 86400,
   States: states(
     validateInput({ procedure, step: 'database-input', next: 'InitState' }),
     {
@@ -410,7 +409,6 @@ export default {
         'output.$': '$.Output',
       },
       resultPath: '$.rollback',
-      timeout: 3600,
       catch: [onError('EnterMaintenance', { resultPath: '$.rollbackFailure' })],
       next: 'WriteRollbackReport',
     }),
@@ -516,4 +514,4 @@ export default {
       }),
     },
   ),
-} satisfies Definition;
+} satisfies Source;

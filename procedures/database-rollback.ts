@@ -3,7 +3,8 @@
  * connection the change record names, restart, verify the old store, maintenance off, restart and
  * verify again. The new database is left intact for investigation.
  */
-import { choice, type Definition, type JsonObject, lambda, pass, RETRY_ON, states } from './asl';
+import { choice, type JsonObject, lambda, pass, RETRY_ON, states } from './asl';
+import type { Source } from './budget';
 import { acquireLock, awaitStable, notice, validateInput } from './protocol';
 import {
   afterChange,
@@ -45,7 +46,6 @@ export default {
   Comment:
     'Database rollback (seed 002): maintenance on, switch database/active back to the connection the change record names, restart, verify the API and a vector search on the old store, maintenance off. The new database is left intact for investigation. If it cannot verify: maintenance stays on, the lock is held for an operator.',
   StartAt: 'ValidateInput',
-  TimeoutSeconds: 3600,
   States: states(
     validateInput({ procedure, step: 'database-input', next: 'InitState' }),
     {
@@ -154,4 +154,4 @@ export default {
     },
     refusedOrHeld({ kind: 'database', procedure, fix: 'the API or the old store' }),
   ),
-} satisfies Definition;
+} satisfies Source;

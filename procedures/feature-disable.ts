@@ -3,7 +3,8 @@
  * everyone, verified from the app; a restart if the app does not follow; held for an operator if
  * even that does not verify. An emergency does not wait for the lock.
  */
-import { choice, type Definition, type JsonObject, lambda, onError, pass, states } from './asl';
+import { choice, type JsonObject, lambda, onError, pass, states } from './asl';
+import type { Source } from './budget';
 import {
   acquireLock,
   awaitStable,
@@ -38,7 +39,6 @@ export default {
   Comment:
     "Emergency disable (seed 003, < 1 minute): Memory & Context off for everyone, verified from the app's /api/v1/config within the budget; a restart of the API if the app does not follow; maintenance mode and the lock held for an operator if even that does not verify.",
   StartAt: 'ValidateInput',
-  TimeoutSeconds: 3600,
   States: states(
     validateInput({ procedure, step: 'feature-input', startTime: true, next: 'IsLockInherited' }),
     {
@@ -189,4 +189,4 @@ export default {
       },
     }),
   ),
-} satisfies Definition;
+} satisfies Source;

@@ -3,17 +3,8 @@
  * 10 % canary, everyone), each baking while the metric gate is evaluated every interval; a failed
  * gate, check or approval runs feature-disable. A dry run evaluates and logs, and changes nothing.
  */
-import {
-  choice,
-  type Definition,
-  integration,
-  type JsonObject,
-  lambda,
-  onError,
-  pass,
-  states,
-  wait,
-} from './asl';
+import { choice, integration, type JsonObject, lambda, onError, pass, states, wait } from './asl';
+import type { Source } from './budget';
 import { functionPlaceholder, RESOURCE } from './integrations';
 import {
   acquireLock,
@@ -63,7 +54,6 @@ export default {
   Comment:
     'Phased feature rollout (seed 003): Memory & Context from off to 100 % in phases, each baking while a metric gate is evaluated every interval; a failed gate, check or approval runs feature-disable.',
   StartAt: 'ValidateInput',
-  TimeoutSeconds: 1814400,
   States: states(
     validateInput({ procedure, step: 'feature-input', startTime: true, next: 'ShouldTakeLock' }),
     { ShouldTakeLock: ifTakesLock('A dry run changes nothing and takes no lock.', 'AcquireLock', 'OpenLog') },
@@ -392,7 +382,6 @@ export default {
         'output.$': '$.Output',
       },
       resultPath: '$.rollback',
-      timeout: 3600,
       catch: [onError('EnterMaintenance', { resultPath: '$.rollbackFailure' })],
       next: 'CloseRolledBack',
     }),
@@ -494,4 +483,4 @@ export default {
       },
     }),
   ),
-} satisfies Definition;
+} satisfies Source;

@@ -5,6 +5,7 @@
  */
 import type { AslState, Definition, States } from './asl';
 import backup from './backup';
+import { DESIGN_BOUNDS, derivedTimeouts } from './budget';
 import databaseCutover from './database-cutover';
 import databaseRollback from './database-rollback';
 import featureDisable from './feature-disable';
@@ -16,19 +17,27 @@ import providerRollback from './provider-rollback';
 import restore from './restore';
 import rollbackRouter from './rollback-router';
 
-export const PROCEDURES = {
-  'provider-cutover': providerCutover,
-  'provider-rollback': providerRollback,
-  'feature-rollout': featureRollout,
-  'feature-disable': featureDisable,
-  'database-cutover': databaseCutover,
-  'database-rollback': databaseRollback,
-  backup,
-  'lock-janitor': lockJanitor,
-  'restore-postgres': restore('postgres'),
-  'restore-sqlite': restore('sqlite'),
-  'rollback-router': rollbackRouter,
-} as const satisfies Record<string, Definition>;
+/**
+ * Each execution's `TimeoutSeconds` is derived here, never written in a source: its worst path
+ * under the design bounds (`procedures/budget.ts`), children first, rounded up to 5 minutes. A
+ * stage whose settings go beyond those bounds is refused at synth (`lib/config/readiness.ts`).
+ */
+export const PROCEDURES = derivedTimeouts(
+  {
+    'provider-cutover': providerCutover,
+    'provider-rollback': providerRollback,
+    'feature-rollout': featureRollout,
+    'feature-disable': featureDisable,
+    'database-cutover': databaseCutover,
+    'database-rollback': databaseRollback,
+    backup,
+    'lock-janitor': lockJanitor,
+    'restore-postgres': restore('postgres'),
+    'restore-sqlite': restore('sqlite'),
+    'rollback-router': rollbackRouter,
+  } as const,
+  DESIGN_BOUNDS,
+) satisfies Record<string, Definition>;
 
 export type ProcedureName = keyof typeof PROCEDURES;
 export const PROCEDURE_NAMES = Object.keys(PROCEDURES).sort() as ProcedureName[];

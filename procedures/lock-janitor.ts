@@ -4,7 +4,7 @@
  * an operator, and never while the environment may be half changed: it observes the lock, the
  * maintenance flag and the API first, and in doubt it keeps the lock (needs-operator) and says so.
  */
-import { choice, type Definition, dynamodb, lambda, onError, pass, snsPublish, states, succeed } from './asl';
+import { choice, dynamodb, lambda, onError, pass, snsPublish, states, succeed } from './asl';
 
 const LOCK = { TableName: '${LockTableName}', Key: { pk: { S: '${Environment}' } } } as const;
 const LEFT_BY_IT = {
@@ -34,11 +34,12 @@ const publish = (o: { comment: string; subject: string; outcome: string; message
     end: true,
   });
 
+import type { Source } from './budget';
+
 export default {
   Comment:
     'Lock janitor: started by EventBridge when a cutover or rollback execution ends FAILED, TIMED_OUT or ABORTED.',
   StartAt: 'ReleaseOrphanedIncident',
-  TimeoutSeconds: 300,
   States: states({
     // A rollback router that died with its incident open would have every later alarm deduplicated
     // until the cool-down ends: the incident is closed as orphaned, so the next alarm starts anew.
@@ -167,4 +168,4 @@ export default {
         'The execution did not hold the lock, released it itself, or holds it on purpose (needs-operator).',
     }),
   }),
-} satisfies Definition;
+} satisfies Source;

@@ -502,7 +502,6 @@ export function verifiedBackups(o: {
           requestedBy: 'switchback',
         },
         outputPath: '$.Output',
-        timeout: 43200,
         end: true,
       }),
     },

@@ -2,7 +2,8 @@
  * Provider cutover, seed 000: switch the memory provider from native to http, verify, and roll
  * back from the change record on any failure after the switch.
  */
-import { type Definition, type Json, lambda, onError, RETRY_ON, states } from './asl';
+import { type Json, lambda, onError, RETRY_ON, states } from './asl';
+import type { Source } from './budget';
 import {
   acquireLock,
   awaitStable,
@@ -28,7 +29,6 @@ export default {
   Comment:
     'Provider cutover (seed 000): switch the memory provider from native to http, verify, and roll back from the change record on any failure after the switch.',
   StartAt: 'ValidateInput',
-  TimeoutSeconds: 7200,
   States: states(
     validateInput({ procedure, step: 'validate-input', next: 'AcquireLock' }),
     acquireLock({ procedure, changeId: '$.request.changeId', next: 'PreflightApiHealth' }),
@@ -183,7 +183,6 @@ export default {
         'output.$': '$.Output',
       },
       resultPath: '$.rollback',
-      timeout: 3600,
       catch: [onError('EnterMaintenance', { resultPath: '$.rollbackFailure' })],
       next: 'ReleaseLockAfterRollback',
     }),
@@ -257,4 +256,4 @@ export default {
       otherwise: { succeed: 'CutoverSucceeded', comment: 'Switched to http and verified.' },
     }),
   ),
-} satisfies Definition;
+} satisfies Source;

@@ -2,7 +2,8 @@
  * Provider rollback, seed 000: restore the flags from the change record, restart the API, verify;
  * if it cannot verify, hold in maintenance mode with the lock held.
  */
-import { choice, type Definition, lambda, RETRY_ON, states } from './asl';
+import { choice, lambda, RETRY_ON, states } from './asl';
+import type { Source } from './budget';
 import { acquireLock, awaitStable, notice, validateInput } from './protocol';
 import {
   afterChange,
@@ -18,7 +19,6 @@ export default {
   Comment:
     'Provider rollback (seed 000): restore the flags from the change record, restart the API, verify; if it cannot verify, hold in maintenance mode with the lock held.',
   StartAt: 'ValidateInput',
-  TimeoutSeconds: 3600,
   States: states(
     validateInput({ procedure, step: 'validate-input', next: 'AcquireLock' }),
     acquireLock({ procedure, next: 'PlanRollback' }),
@@ -99,4 +99,4 @@ export default {
     },
     refusedOrHeld({ kind: 'provider', procedure, fix: 'the API' }),
   ),
-} satisfies Definition;
+} satisfies Source;

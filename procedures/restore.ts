@@ -4,7 +4,8 @@
  * ever leaving the target half restored, restart, verify; on failure put the safety backup back.
  */
 
-import { type Definition, lambda, onError, RETRY_ON, type States, states } from './asl';
+import { lambda, onError, RETRY_ON, type States, states } from './asl';
+import type { Source } from './budget';
 import { dataTask } from './data-task';
 import {
   acquireLock,
@@ -113,13 +114,12 @@ const fields = {
   'cause.$': '$.failure.Cause',
 };
 
-export default function restore(store: Store): Definition {
+export default function restore(store: Store): Source {
   const procedure = `restore-${store}`;
   const verify = [onError(afterChange.next)];
   return {
     Comment: `Restore ${store} (seeds 001, 003, 004): resolve and checksum the backup, take a verified safety backup, stop the writers, restore without ever leaving the target half restored, restart, verify; on failure put the safety backup back.`,
     StartAt: 'ValidateInput',
-    TimeoutSeconds: 86400,
     States: states(
       validateInput({ procedure, step: 'validate-data-input', next: 'AcquireLock' }),
       acquireLock({ procedure, next: 'ResolveBackup' }),

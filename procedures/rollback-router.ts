@@ -6,7 +6,6 @@
  */
 import {
   choice,
-  type Definition,
   dynamodb,
   fail,
   integration,
@@ -19,6 +18,7 @@ import {
   succeed,
   wait,
 } from './asl';
+import type { Source } from './budget';
 import { RESOURCE } from './integrations';
 import { delegateAndStart, holdForOperator, notice, notifyAndEnd } from './protocol';
 
@@ -92,7 +92,6 @@ export default {
   Comment:
     "Rollback router: started by EventBridge when one of the environment's rollback alarms goes to ALARM. One incident per alarm storm; stops a cutover in flight or undoes the last completed change with the decision matrix's rollback; writes an incident report and notifies with its location.",
   StartAt: 'ParseAlarm',
-  TimeoutSeconds: 5400,
   States: states(
     {
       ParseAlarm: lambda('route-alarm', {
@@ -390,7 +389,6 @@ export default {
           'output.$': '$.Output',
         },
         resultPath: '$.response.rollback',
-        timeout: 3600,
         // All or hold: after a takeover, a rollback that did not run or did not verify never leaves a
         // released lock over a half-changed environment (a stopped cutover's flags, unverified).
         catch: [onError('IsTakeover', { resultPath: '$.response.rollbackFailure' })],
@@ -502,4 +500,4 @@ export default {
       otherwise: { succeed: 'Done', comment: 'The alarm was handled and the incident reported.' },
     }),
   ),
-} satisfies Definition;
+} satisfies Source;

@@ -83,6 +83,16 @@ export const StageConfig = z.strictObject({
       noncurrentVersionDays: z.number().int().min(1).max(3650).default(90),
       /** Days before incomplete multipart uploads are aborted. */
       abortIncompleteUploadDays: z.number().int().min(1).max(30).default(2),
+      /**
+       * Why this stage takes no backups (it has no `data` section). Seed 000 says always back up
+       * before a cutover, so a stage without `data` is refused unless this says why.
+       * @default - none: a stage without `data` is refused
+       */
+      none: z
+        .string()
+        .trim()
+        .min(10, 'say why this stage takes no backups (at least 10 characters)')
+        .optional(),
     })
     .default({ noncurrentVersionDays: 90, abortIncompleteUploadDays: 2 }),
   timing: z

@@ -77,6 +77,18 @@ describe('two stages in one app (cdk.json: staging and prod)', () => {
             expect(String(r.Properties?.AlarmName), id).toMatch(new RegExp(`^switchback-${stageNames[i]}-`));
             continue;
           }
+          // State machine logs live under /aws/vendedlogs/states/, named by stack and stack id (unique).
+          if (r.Type === 'AWS::Logs::LogGroup' && prop === 'LogGroupName') {
+            const name = (r.Properties as Record<string, unknown>).LogGroupName as {
+              'Fn::Join': [string, [string, unknown]];
+            };
+            const [head, suffix] = name['Fn::Join'][1];
+            expect(head, id).toMatch(new RegExp(`^/aws/vendedlogs/states/Switchback-${stageNames[i]}-`));
+            expect(suffix, id).toEqual({
+              'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }],
+            });
+            continue;
+          }
           // A Lambda permission names its function by reference, not by a chosen name.
           if (r.Type === 'AWS::Lambda::Permission' && prop === 'FunctionName') {
             expect(typeof r.Properties?.FunctionName, id).toBe('object');

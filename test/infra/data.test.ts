@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Stack, Validations } from 'aws-cdk-lib';
+import { CfnDeletionPolicy, type CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Cluster, ContainerImage, FargateTaskDefinition } from 'aws-cdk-lib/aws-ecs';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -75,14 +75,15 @@ const sqliteOnlyStage = stage({
   },
 });
 
-const synth = synthApp(cdkJsonStages());
+const synth = synthApp([...cdkJsonStages(), stage({ name: 'plain' })]);
 const variants = synthApp([secretsManagerStage, sqliteOnlyStage]);
 afterAll(() => {
   synth.cleanup();
   variants.cleanup();
 });
 const staging = synth.stacks[0] as SwitchbackStack;
-const prod = synth.stacks[1] as SwitchbackStack;
+/** A stage without data (it says why in backups.none). */
+const prod = synth.stacks[2] as SwitchbackStack;
 const smStack = variants.stacks[0] as SwitchbackStack;
 const sqliteStack = variants.stacks[1] as SwitchbackStack;
 const template = Template.fromStack(staging);
@@ -185,7 +186,9 @@ describe('stage configuration: data', () => {
 
   it('needs a network for the data task: data.network or the top-level one', () => {
     const data = { postgres: { host: 'db', user: 'u', passwordSecret: '/p', databases: ['m'] } };
-    expect(() => parseStage(stage({ data }))).toThrow(/data\.network: required when the stage has no/);
+    expect(() => parseStage(stage({ data, network: undefined }))).toThrow(
+      /data\.network: required when the stage has no/,
+    );
     expect(parseStage(stage({ data: { ...data, network } })).data?.network?.assignPublicIp).toBe(false);
   });
 
@@ -209,6 +212,12 @@ describe('stage configuration: data', () => {
 
 describe('data task definition (staging)', () => {
   const { task, container } = containerOf(staging);
+
+  it('keeps its previous revision ACTIVE when a deploy replaces it, so a restore in flight can still run it', () => {
+    const defs = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+    expect(defs).toHaveLength(1);
+    expect(defs[0]?.UpdateReplacePolicy).toBe('Retain');
+  });
 
   it('is Fargate, Linux on ARM64, sized from config, with modest ephemeral storage', () => {
     expect(task).toMatchObject({
@@ -657,10 +666,11 @@ describe('backup schedule', () => {
     ]);
   });
 
-  it('the schedule role may only start backup, and only EventBridge Scheduler of this account assumes it', () => {
+  it('the schedule role may only start backup and dead-letter a failed start, and only EventBridge Scheduler of this account assumes it', () => {
     const data = dataOf(staging);
     const role = data.scheduleRole as Role;
     expect(grantPairs(statementsOf(staging, role))).toEqual([
+      `sqs:SendMessage on ${flat(staging, data.scheduleDeadLetters?.queueArn)}`,
       `states:StartExecution on ${flat(staging, data.procedures.backup.stateMachine.stateMachineArn)}`,
     ]);
     expect(resourceOf(template, staging, role).Properties.AssumeRolePolicyDocument).toEqual({
@@ -676,13 +686,39 @@ describe('backup schedule', () => {
     });
   });
 
+  it('a start that fails every retry goes to an encrypted dead-letter queue, and an alarm tells the topic', () => {
+    const data = dataOf(staging);
+    const queue = resourceOf(template, staging, data.scheduleDeadLetters as never);
+    expect(queue.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    for (const s of schedulesOf(staging)) {
+      const target = s.Properties.Target as { DeadLetterConfig: { Arn: unknown }; RetryPolicy: unknown };
+      expect(target.DeadLetterConfig.Arn).toEqual(staging.resolve(data.scheduleDeadLetters?.queueArn));
+      expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });
+      // The databases' backups spread over a quarter of an hour instead of all starting at once.
+      expect(s.Properties.FlexibleTimeWindow).toEqual({ Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
+    }
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
+      (a) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible',
+    );
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0]?.Properties).toMatchObject({
+      Namespace: 'AWS/SQS',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [staging.resolve(staging.notifications.topic.topicArn)],
+    });
+  });
+
   it('a disabled schedule deploys none', () => {
     expect(schedulesOf(smStack)).toEqual([]);
     expect(dataOf(smStack).scheduleRole).toBeUndefined();
   });
 });
 
-describe('a stage without data (prod)', () => {
+describe('a stage without data (backups.none)', () => {
   const t = Template.fromStack(prod);
 
   it('deploys no data task, data procedure, schedule or data lifecycle rule', () => {
@@ -692,7 +728,7 @@ describe('a stage without data (prod)', () => {
     const params = Object.values(t.findResources('AWS::SSM::Parameter')).map(
       (p) => p.Properties.Name as string,
     );
-    for (const name of DATA_PROCEDURES) expect(params).not.toContain(`/switchback/prod/procedures/${name}`);
+    for (const name of DATA_PROCEDURES) expect(params).not.toContain(`/switchback/plain/procedures/${name}`);
     const ids = (
       resourceOf(t, prod, prod.backups.bucket).Properties.LifecycleConfiguration as {
         Rules: { Id: string }[];
@@ -718,7 +754,7 @@ describe('a stage without data (prod)', () => {
       return;
     }
     expect(flat(prod, subs.BackupStateMachineArn)).toBe(
-      `${ARN}:states:${REGION_ACCOUNT}:stateMachine:switchback-prod-backup-not-deployed`,
+      `${ARN}:states:${REGION_ACCOUNT}:stateMachine:switchback-plain-backup-not-deployed`,
     );
     const starts = grantPairs(statementsOf(prod, cutover.stateMachine.role as Role)).filter((g) =>
       g.startsWith('states:StartExecution'),
@@ -771,7 +807,8 @@ describe('Procedure: ecs:runTask grants', () => {
   });
   let n = 0;
 
-  function target(stack: Stack, id: string): EcsTaskTarget {
+  /** A task target; `retained` keeps its previous revision ACTIVE across deploys (as DataTask does). */
+  function target(stack: Stack, id: string, retained = true): EcsTaskTarget {
     const taskRole = new Role(stack, `${id}TaskRole`, {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
     });
@@ -780,6 +817,10 @@ describe('Procedure: ecs:runTask grants', () => {
     });
     const taskDefinition = new FargateTaskDefinition(stack, `${id}Def`, { taskRole, executionRole });
     taskDefinition.addContainer('c', { image: ContainerImage.fromRegistry('public.ecr.aws/x/y:1') });
+    if (retained) {
+      (taskDefinition.node.defaultChild as CfnResource).cfnOptions.updateReplacePolicy =
+        CfnDeletionPolicy.RETAIN;
+    }
     const cluster = Cluster.fromClusterArn(
       stack,
       `${id}Cluster`,
@@ -821,6 +862,17 @@ describe('Procedure: ecs:runTask grants', () => {
         T: { ecsTask: target(s, 'b') },
       })),
     ).toThrow('runs a task definition on the cluster of another task target');
+  });
+
+  it('refuses a task definition whose previous revision a deploy would deregister (INACTIVE cannot run)', () => {
+    expect(() =>
+      run('arn:aws:states:::ecs:runTask.sync', params, (s) => {
+        const t = target(s, 'a', false);
+        return { C: { ecsCluster: t }, T: { ecsTask: t } };
+      }),
+    ).toThrow(
+      /whose previous revision a deploy would deregister: ECS runs no INACTIVE revision.*UpdateReplacePolicy to Retain/,
+    );
   });
 
   it('refuses a role override (it would need PassRole on a role it does not know)', () => {

@@ -23,6 +23,7 @@ import {
   roleStatements,
   scratchApp,
   stage,
+  stepBaseline,
   synthApp,
   toArray,
 } from './support';
@@ -54,15 +55,7 @@ function allGrants(role: Role): string[] {
     .sort();
 }
 const grants = (step: StepName) => allGrants(stack.functions[step].role);
-const baseline = (step: StepName) => {
-  const logs = flat(stack, stack.functions[step].logGroup.logGroupArn);
-  return [
-    `logs:CreateLogStream on ${logs}`,
-    `logs:PutLogEvents on ${logs}`,
-    'xray:PutTelemetryRecords on *',
-    'xray:PutTraceSegments on *',
-  ];
-};
+const baseline = (step: StepName) => stepBaseline(stack, step);
 const p0Names = resolveAlarms(staging, { deployedProcedures: PROCEDURES })
   .filter((a) => a.decision.priority === 'P0')
   .map((a) => a.name);

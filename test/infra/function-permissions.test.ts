@@ -2,6 +2,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StepName } from '../../functions';
 import { FLAG_NAMES } from '../../functions/shared/flags';
+import { VPC_ENI_ACTIONS } from '../../lib/house-function';
 import type { SwitchbackStack } from '../../lib/switchback-stack';
 import {
   allIamStatements,
@@ -11,6 +12,7 @@ import {
   resourceOf,
   roleStatements,
   stage,
+  stepBaseline,
   synthApp,
   toArray,
 } from './support';
@@ -25,16 +27,7 @@ const REGION_ACCOUNT = '<AWS::Region>:<AWS::AccountId>';
 const flagArn = (name: string) => `${ARN}:ssm:${REGION_ACCOUNT}:parameter/switchback/staging/${name}`;
 const apiService = `${ARN}:ecs:${REGION_ACCOUNT}:service/memory-staging/memory-api`;
 
-/** What every step role has: its own log group, and X-Ray (which only supports "*"). */
-function baseline(step: StepName): string[] {
-  const logs = flat(stack, stack.functions[step].logGroup.logGroupArn);
-  return [
-    `logs:CreateLogStream on ${logs}`,
-    `logs:PutLogEvents on ${logs}`,
-    'xray:PutTelemetryRecords on *',
-    'xray:PutTraceSegments on *',
-  ];
-}
+const baseline = (step: StepName) => stepBaseline(stack, step);
 
 const grantsOf = (step: StepName) => grantPairs(roleStatements(stack, stack.functions[step].role));
 const expectExactly = (step: StepName, extra: string[]) =>
@@ -113,12 +106,7 @@ const STAR_ONLY_ACTIONS = new Set([
   'logs:PutResourcePolicy',
   'logs:DescribeResourcePolicies',
   'logs:DescribeLogGroups',
-  'ec2:CreateNetworkInterface',
-  'ec2:DescribeNetworkInterfaces',
-  'ec2:DescribeSubnets',
-  'ec2:DeleteNetworkInterface',
-  'ec2:AssignPrivateIpAddresses',
-  'ec2:UnassignPrivateIpAddresses',
+  ...VPC_ENI_ACTIONS,
   // The data task's execution role pulls its image (layer and image actions are on the repository).
   'ecr:GetAuthorizationToken',
   // Only ever with a cloudwatch:namespace condition (checked in alarms.test.ts).

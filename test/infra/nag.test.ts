@@ -113,7 +113,14 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<cluster>/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<machine>:*]',
       'AwsSolutions-S1',
+      'AwsSolutions-SQS3',
     ]);
+    // SQS3 only for the backup schedules' dead-letter queue (it is the dead-letter queue).
+    expect(acks.filter((a) => a.id === 'AwsSolutions-SQS3').map((a) => a.path)).toEqual(
+      synth.stacks
+        .filter((s) => s.data?.scheduleDeadLetters)
+        .map((s) => `${s.node.path}/Data/ScheduleDeadLetters`),
+    );
     // S1 only for the access log bucket itself.
     expect(acks.filter((a) => a.id === 'AwsSolutions-S1').map((a) => a.path)).toEqual(
       synth.stacks.map((s) => `${s.node.path}/Backups/AccessLogs`),

@@ -12,7 +12,11 @@ import { resourceOf, scratchApp, stage, synthApp } from './support';
 
 const synth = synthApp([
   stage({
-    backups: { noncurrentVersionDays: 30, abortIncompleteUploadDays: 5 },
+    backups: {
+      noncurrentVersionDays: 30,
+      abortIncompleteUploadDays: 5,
+      none: 'a test stage: nothing to back up',
+    },
     notifications: { emails: ['oncall@example.com', 'lead@example.com'] },
     logRetentionDays: 14,
   }),

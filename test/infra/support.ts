@@ -4,9 +4,13 @@ import { join } from 'node:path';
 import { App, type CfnElement, type Stack, Token } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import type { CfnPolicy, IRole } from 'aws-cdk-lib/aws-iam';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
+import type { StepName } from '../../functions';
 import { type BuildAppOptions, buildApp, type SwitchbackApp } from '../../lib/app';
+import { VPC_ENI_ACTIONS } from '../../lib/house-function';
 import { flattenForNag } from '../../lib/nag';
+import type { SwitchbackStack } from '../../lib/switchback-stack';
 
 /** The stages in cdk.json (staging and prod). */
 export function cdkJsonStages(): unknown[] {
@@ -14,7 +18,18 @@ export function cdkJsonStages(): unknown[] {
   return cdk.context.switchback.stages;
 }
 
-/** A valid stage, for tests that vary one field. */
+/** The network of the test stage: its endpoints are private, so its calling steps run in it. */
+export const TEST_NETWORK = {
+  vpcId: 'vpc-0aaa',
+  availabilityZones: ['eu-west-1a'],
+  subnetIds: ['subnet-0aaa'],
+  securityGroupIds: ['sg-0aaa'],
+};
+
+/**
+ * A valid, ready stage, for tests that vary one field: private endpoints in its network, and no
+ * data (so it says why it takes no backups) unless the overrides give one.
+ */
 export function stage(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     name: 'test',
@@ -24,6 +39,8 @@ export function stage(overrides: Record<string, unknown> = {}): Record<string, u
       sidecarBaseUrl: 'http://sidecar.test.internal:7070',
     },
     secrets: { sidecarApiKeyParameter: '/memory/test/sidecar-api-key' },
+    network: TEST_NETWORK,
+    ...(overrides.data ? {} : { backups: { none: 'a test stage: nothing in it to back up' } }),
     ...overrides,
   };
 }
@@ -134,3 +151,59 @@ export function resourceOf(
 }
 
 export { toArray };
+
+/**
+ * What every step role has: its own log group, and X-Ray (which only supports "*"); a step that
+ * calls the endpoints runs in the stage's network, so it also manages its network interfaces.
+ */
+export function stepBaseline(stack: SwitchbackStack, step: StepName): string[] {
+  const logs = flat(stack, stack.functions[step].logGroup.logGroupArn);
+  return [
+    `logs:CreateLogStream on ${logs}`,
+    `logs:PutLogEvents on ${logs}`,
+    'xray:PutTelemetryRecords on *',
+    'xray:PutTraceSegments on *',
+    ...(inVpc(stack, step) ? VPC_ENI_ACTIONS.map((a) => `${a} on *`) : []),
+  ];
+}
+
+/** Whether a step's function is attached to a VPC (its template has a VpcConfig). */
+export function inVpc(stack: SwitchbackStack, step: StepName): boolean {
+  return (stack.functions[step].function.node.defaultChild as CfnFunction).vpcConfig !== undefined;
+}
+
+/** A stage with every feature on: network, data (PostgreSQL and SQLite), the database cutover, monitoring. */
+export function fullStage(name = 'full'): Record<string, unknown> {
+  return stage({
+    name,
+    data: {
+      postgres: {
+        host: 'db.full.internal',
+        user: 'switchback',
+        passwordSecret: '/memory/full/pg',
+        databases: ['memory'],
+      },
+      sqlite: {
+        efs: { fileSystemId: 'fs-0aaa', accessPointId: 'fsap-0aaa', mountPath: '/mnt/memory' },
+        databases: { sessions: 'sessions.db' },
+      },
+    },
+    database: {
+      connections: {
+        legacy: { urlParameter: '/memory/full/legacy-url' },
+        pooled: { urlParameter: '/memory/full/pooled-url' },
+      },
+      source: {
+        connection: 'legacy',
+        qdrant: {
+          url: 'https://qdrant.full.internal:6333',
+          collection: 'memory',
+          apiKeyParameter: '/memory/full/qdrant',
+        },
+      },
+      target: { connection: 'pooled' },
+      backups: ['memory'],
+    },
+    notifications: { emails: ['oncall@example.com'] },
+  });
+}

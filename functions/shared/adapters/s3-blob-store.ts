@@ -1,13 +1,11 @@
-import {
-  GetObjectCommand,
-  ListObjectsV2Command,
-  NoSuchKey,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { BlobStore } from '../ports';
+import { isAbsent } from './s3-absent';
 
-/** Objects in one bucket. Writes are encrypted by the bucket's default (SSE-KMS or SSE-S3). */
+/**
+ * Objects in one bucket. Writes are encrypted by the bucket's default (SSE-KMS or SSE-S3). A key
+ * that does not exist reads as undefined, whether S3 says 404 or, to a prefix-limited caller, 403.
+ */
 export class S3BlobStore implements BlobStore {
   constructor(
     private readonly client: S3Client,
@@ -19,7 +17,7 @@ export class S3BlobStore implements BlobStore {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return out.Body ? await out.Body.transformToByteArray() : undefined;
     } catch (err) {
-      if (err instanceof NoSuchKey) return undefined;
+      if (await isAbsent(this.client, this.bucket, key, err)) return undefined;
       throw err;
     }
   }

@@ -3,13 +3,13 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
-  NoSuchKey,
   PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { BackupNotFoundError } from '../errors';
 import type { StreamStore } from '../ports';
+import { isAbsent } from './s3-absent';
 
 /**
  * Part size and concurrency bound the memory an upload holds: about partSize x (queueSize + 1).
@@ -44,7 +44,7 @@ export class S3StreamStore implements StreamStore {
       if (!out.Body) throw new BackupNotFoundError(`s3://${this.bucket}/${key} has no body`);
       return out.Body as Readable;
     } catch (err) {
-      if (err instanceof NoSuchKey)
+      if (await isAbsent(this.client, this.bucket, key, err))
         throw new BackupNotFoundError(`s3://${this.bucket}/${key} does not exist`);
       throw err;
     }
@@ -63,7 +63,7 @@ export class S3StreamStore implements StreamStore {
       const out = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: key }));
       return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
     } catch (err) {
-      if (err instanceof NoSuchKey)
+      if (await isAbsent(this.client, this.bucket, key, err))
         throw new BackupNotFoundError(`s3://${this.bucket}/${key} does not exist`);
       throw err;
     }

@@ -20,6 +20,10 @@ program
     'provider-cutover | provider-rollback | feature-rollout | feature-disable | rollback-router | database-cutover | database-rollback',
   )
   .option('--fail-at <state>', 'make this state fail, to watch the automatic rollback')
+  .option(
+    '--fail-once-at <state>',
+    "make this state fail once with its integration's transient error, to watch its Retry absorb it",
+  )
   .option('--input <json>', 'execution input (JSON); a sensible default otherwise')
   .option('--dir <path>', 'folder for the run state (default: .rehearsal/<timestamp>)')
   .option('--no-color', 'plain output')
@@ -31,11 +35,19 @@ program
   .action(
     async (
       procedure: string,
-      opts: { failAt?: string; input?: string; dir?: string; color: boolean; errorSpikeAt?: number },
+      opts: {
+        failAt?: string;
+        failOnceAt?: string;
+        input?: string;
+        dir?: string;
+        color: boolean;
+        errorSpikeAt?: number;
+      },
     ) => {
       const result = await rehearse({
         procedure,
         failAt: opts.failAt,
+        failOnceAt: opts.failOnceAt,
         errorSpikeAtPhase: opts.errorSpikeAt,
         input: opts.input === undefined ? undefined : parseJson(opts.input, '--input'),
         dir: opts.dir,

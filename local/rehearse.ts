@@ -3,9 +3,9 @@ import { join, relative } from 'node:path';
 import { ScriptedMetricsSource } from './adapters/scripted-metrics';
 import { alarmStateChange } from './alarm-event';
 import { type LocalDatabase, startLocalDatabase } from './database-rehearsal';
-import { procedureNames } from './definitions';
+import { procedureNames, readDefinitionText, taskStates } from './definitions';
 import type { EventLog, ExecutionRecord, Hook, Notification } from './engine';
-import { World } from './world';
+import { World, type WorldOptions } from './world';
 
 export interface RehearsalOptions {
   readonly procedure: string;
@@ -13,6 +13,8 @@ export interface RehearsalOptions {
   readonly input?: unknown;
   /** Make this state of the rehearsed procedure fail (shows the automatic rollback). */
   readonly failAt?: string;
+  /** Make this state fail once with its integration's transient error (its Retry absorbs it). */
+  readonly failOnceAt?: string;
   /** Where the run's state goes; a fresh folder under `.rehearsal/` by default. */
   readonly dir?: string;
   readonly write: (line: string) => void;
@@ -83,7 +85,70 @@ const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> 
   'rollback-router': ['provider-cutover'],
   'database-rollback': ['database-cutover'],
 };
-const REHEARSABLE = Object.keys(DEFAULT_INPUT);
+/** The procedures a local world can run, each with its default input and setup. */
+export const REHEARSABLE = Object.keys(DEFAULT_INPUT);
+
+/**
+ * A world ready to run `procedure`: PostgreSQL when it touches PostgreSQL, and for the database
+ * procedures the Qdrant stand-in and pgvector (closed with the world by `close`).
+ */
+export async function startRehearsalWorld(o: {
+  readonly procedure: string;
+  readonly dir: string;
+  readonly input?: unknown;
+  readonly metricsSource?: ScriptedMetricsSource;
+  readonly engine?: WorldOptions['engine'];
+  readonly timing?: WorldOptions['timing'];
+  readonly onDatabase?: (database: LocalDatabase) => void;
+}): Promise<{ world: World; database: LocalDatabase | undefined; close(): Promise<void> }> {
+  const input = (o.input ?? DEFAULT_INPUT[o.procedure]) as { store?: string } | undefined;
+  // PostgreSQL (a throwaway cluster) only when the procedure touches it.
+  const database: LocalDatabase | undefined = o.procedure.startsWith('database-')
+    ? await startLocalDatabase({ backups: ['memory'] })
+    : undefined;
+  if (database) o.onDatabase?.(database);
+  const postgres =
+    o.procedure === 'restore-postgres' || input?.store === 'postgres' || database !== undefined;
+  try {
+    const world = await World.start({
+      dir: o.dir,
+      postgres,
+      metricsSource: o.metricsSource ?? new ScriptedMetricsSource(),
+      ...(database ? { database: database.world } : {}),
+      ...(o.timing ? { timing: o.timing } : {}),
+      engine: o.engine,
+    });
+    return {
+      world,
+      database,
+      async close() {
+        await world.close();
+        await database?.close();
+      },
+    };
+  } catch (err) {
+    await database?.close();
+    throw err;
+  }
+}
+
+/** Runs what must have happened before `procedure` makes sense; throws when a setup run fails. */
+export async function runSetup(world: World, procedure: string, onStep?: (setup: string) => void) {
+  for (const step of SETUP[procedure] ?? []) {
+    const setup = typeof step === 'string' ? step : step.procedure;
+    onStep?.(setup);
+    const prior = await world.engine.run(setup, typeof step === 'string' ? DEFAULT_INPUT[setup] : step.input);
+    if (prior.status !== 'SUCCEEDED')
+      throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
+  }
+}
+
+/** The rehearsal's default input of `procedure` (the router's alarm event is built for this world). */
+export function defaultInput(environment: string, procedure: string): unknown {
+  return procedure === 'rollback-router'
+    ? alarmStateChange(`switchback-${environment}-s004-error-rate`)
+    : DEFAULT_INPUT[procedure];
+}
 
 /**
  * Runs one procedure locally against a freshly started reference memory stack and prints each
@@ -94,6 +159,11 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   const { procedure, write } = options;
   if (!REHEARSABLE.includes(procedure)) {
     throw new Error(`Cannot rehearse "${procedure}"; choose one of: ${REHEARSABLE.join(', ')}`);
+  }
+  const tasks = taskStates(JSON.parse(readDefinitionText(procedure))).map((t) => t.name);
+  for (const state of [options.failAt, options.failOnceAt]) {
+    if (state !== undefined && !tasks.includes(state))
+      throw new Error(`${procedure} has no Task state "${state}"; its Task states: ${tasks.join(', ')}`);
   }
   const c = palette(options.color ?? false);
   const dir =
@@ -106,24 +176,20 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   );
 
   const metricsSource = new ScriptedMetricsSource();
-  // PostgreSQL (a throwaway cluster) only when the procedure touches it.
-  const input = (options.input ?? DEFAULT_INPUT[procedure]) as { store?: string } | undefined;
-  const database: LocalDatabase | undefined = procedure.startsWith('database-')
-    ? await startLocalDatabase({ backups: ['memory'] })
-    : undefined;
-  if (database) {
-    write(
-      `  and a Qdrant stand-in (${database.collection.points.length} generated points) and PostgreSQL with pgvector (PGlite)...`,
-    );
-  }
-  const postgres = procedure === 'restore-postgres' || input?.store === 'postgres' || database !== undefined;
-  const world = await World.start({
+  const { world, database, close } = await startRehearsalWorld({
+    procedure,
     dir,
-    postgres,
+    input: options.input,
     metricsSource,
-    ...(database ? { database: database.world } : {}),
+    onDatabase: (db) =>
+      write(
+        `  and a Qdrant stand-in (${db.collection.points.length} generated points) and PostgreSQL with pgvector (PGlite)...`,
+      ),
     engine: {
-      faults: options.failAt ? [{ procedure, state: options.failAt }] : [],
+      faults: [
+        ...(options.failAt ? [{ procedure, state: options.failAt }] : []),
+        ...(options.failOnceAt ? [{ procedure, state: options.failOnceAt, kind: 'once' as const }] : []),
+      ],
       onEvent: (execution, event) => printEvent(write, c, execution, event, world),
       ...(options.errorSpikeAtPhase ? { hooks: errorSpike(metricsSource, options.errorSpikeAtPhase) } : {}),
     },
@@ -134,26 +200,18 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     write(`  sidecar  ${world.config.endpoints.sidecar}`);
     write(`  state    ${relative(process.cwd(), dir) || dir}`);
     if (options.failAt) write(c.yellow(`  failure injected at ${procedure}:${options.failAt}`));
+    if (options.failOnceAt)
+      write(c.yellow(`  transient failure injected once at ${procedure}:${options.failOnceAt}`));
 
-    for (const step of SETUP[procedure] ?? []) {
-      const setup = typeof step === 'string' ? step : step.procedure;
+    await runSetup(world, procedure, (setup) => {
       write('');
       write(c.dim(`setup: ${setup}`));
-      const prior = await world.engine.run(
-        setup,
-        typeof step === 'string' ? DEFAULT_INPUT[setup] : step.input,
-      );
-      if (prior.status !== 'SUCCEEDED')
-        throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
-    }
+    });
 
     write('');
     const execution = await world.engine.run(
       procedure,
-      options.input ??
-        (procedure === 'rollback-router'
-          ? alarmStateChange(`switchback-${world.config.environment}-s004-error-rate`)
-          : DEFAULT_INPUT[procedure]),
+      options.input ?? defaultInput(world.config.environment, procedure),
     );
     const flags = world.parameters.snapshot();
     const after = await world.apiHealth().catch(() => undefined);
@@ -225,8 +283,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     );
     return { execution, outcome, flags, apiProvider: after?.body.provider as string | undefined, lock, dir };
   } finally {
-    await world.close();
-    await database?.close();
+    await close();
   }
 }
 

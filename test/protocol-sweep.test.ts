@@ -17,7 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDynamo } from '../local/adapters/lock-table';
 import { RecordingLog } from '../local/adapters/recording-log';
 import { taskStates } from '../local/definitions';
-import { type ExecutionRecord, type Fault, LocalEngine } from '../local/engine';
+import {
+  type EngineOptions,
+  type ExecutionRecord,
+  type Fault,
+  LocalEngine,
+  transientErrorOf,
+} from '../local/engine';
 import { notificationsOf } from '../local/invariant';
 import { defaultInput, REHEARSABLE } from '../local/rehearse';
 import {
@@ -88,7 +94,11 @@ interface Run {
 }
 
 /** One replayed run on a lock table of its own. */
-async function replay(recording: Recording, faults: readonly Fault[]): Promise<Run> {
+async function replay(
+  recording: Recording,
+  faults: readonly Fault[],
+  extra: Pick<EngineOptions, 'onTaskResult'> = {},
+): Promise<Run> {
   // One table, emptied for each run: the definitions (and their validated machines) stay the same.
   const lockTable = `switchback-${ENVIRONMENT}-locks`;
   if (!tableCreated) await dynamo.createLockTable(lockTable);
@@ -108,6 +118,7 @@ async function replay(recording: Recording, faults: readonly Fault[]): Promise<R
     waitOverrideMs: 0,
     retryIntervalMs: 0,
     integrations: [stubs.integration],
+    ...extra,
     substitutions: {
       DataTaskClusterArn: `arn:aws:ecs:local-1:000000000000:cluster/local-${ENVIRONMENT}`,
       DataTaskDefinitionArn: `arn:aws:ecs:local-1:000000000000:task-definition/switchback-${ENVIRONMENT}-data-task:1`,
@@ -152,6 +163,75 @@ function protocolViolations(run: Run): string[] {
 }
 
 const caseKey = (procedure: string, c: SweepCase) => `${procedure} | ${c.kind} | ${c.at}`;
+
+describe('injected faults (steps replayed)', () => {
+  const cutover = () => load('provider-cutover');
+  const stateDef = (procedure: string, state: string) =>
+    taskStates(
+      JSON.parse(readFileSync(join(__dirname, '..', 'statemachines', `${procedure}.asl.json`), 'utf8')),
+    ).find((t) => t.name === state)?.definition as Record<string, unknown>;
+
+  it("a once-only fault throws the state's first retried error once; Retry absorbs it and the run goes forward", async () => {
+    const run = await replay(cutover(), [
+      { procedure: 'provider-cutover', state: 'SwitchToHttp', kind: 'once' },
+    ]);
+    expect(run.engine.injected.map((i) => i.error)).toEqual(['Lambda.ServiceException']);
+    expect(run.execution.steps.find((s) => s.state === 'SwitchToHttp')?.retries).toBe(1);
+    expect(run.execution.status).toBe('SUCCEEDED');
+    expect(run.lock).toBeUndefined();
+  });
+
+  it('a once-only fault on a DynamoDB task throws the DynamoDB transient error its Retry names first', async () => {
+    const run = await replay(cutover(), [
+      { procedure: 'provider-cutover', state: 'AcquireLock', kind: 'once' },
+    ]);
+    const expected = transientErrorOf(stateDef('provider-cutover', 'AcquireLock'));
+    expect(expected).toMatch(/^DynamoDB\./);
+    expect(run.engine.injected.map((i) => i.error)).toEqual([expected]);
+    expect(run.execution.status).toBe('SUCCEEDED');
+  });
+
+  it('a fault after the task runs the task (its result is produced) and then fails the state', async () => {
+    const ran: string[] = [];
+    const run = await replay(
+      cutover(),
+      [{ procedure: 'provider-cutover', state: 'SwitchToHttp', kind: 'after' }],
+      {
+        onTaskResult: (e, state) => {
+          if (e.procedure === 'provider-cutover') ran.push(state);
+        },
+      },
+    );
+    expect(ran).toContain('SwitchToHttp');
+    const step = run.execution.steps.find((s) => s.state === 'SwitchToHttp');
+    expect(step).toMatchObject({ outcome: 'caught', error: 'InjectedFailureError' });
+    expect(run.execution.steps.map((s) => s.state)).toContain('RollBack');
+  });
+
+  it('a fault qualified by its parent fires only in the nested execution: a second fault inside the compensation', async () => {
+    const inside: Fault = {
+      procedure: 'provider-rollback',
+      state: 'RestoreFlags',
+      parent: 'provider-cutover',
+    };
+    const alone = await replay(load('provider-rollback'), [inside]);
+    expect(alone.engine.injected).toEqual([]);
+    expect(alone.execution.status).toBe('SUCCEEDED');
+
+    const run = await replay(cutover(), [
+      { procedure: 'provider-cutover', state: 'SwitchToHttp', kind: 'after' },
+      inside,
+    ]);
+    const child = run.engine.executions.find((e) => e.procedure === 'provider-rollback');
+    expect(run.engine.injected.map((i) => [i.fault.state, i.executionArn])).toEqual([
+      ['SwitchToHttp', run.execution.arn],
+      ['RestoreFlags', child?.arn],
+    ]);
+    expect(child?.status).toBe('FAILED');
+    expect(run.execution.status).toBe('FAILED');
+    expect(run.lock?.status).toBe('needs-operator');
+  });
+});
 
 describe('the stubbed sweep covers every registered procedure', () => {
   it('every procedure in procedures/index.ts has a recording to replay, or a reason it is not swept', () => {

@@ -62,6 +62,13 @@ const KNOWN_VIOLATIONS: Readonly<Record<string, string>> = {
     'notification "Switchback: ACTION NEEDED - database rollback could not verify" says the lock is HELD but it is free',
   'feature-disable | compensation | feature-disable:DisableFlag + feature-disable:MarkLockNeedsOperator':
     'notification "Switchback: ACTION NEEDED - Memory & Context disable could not verify" says the lock is HELD but it is free',
+  // Hole 3: entering maintenance failed, yet the hold notification says "Maintenance mode is ON".
+  'provider-rollback | compensation | provider-rollback:RestoreFlags + provider-rollback:EnterMaintenance':
+    'notification "Switchback: ACTION NEEDED - provider rollback could not verify" says "Maintenance mode is ON" but EnterMaintenance failed',
+  'database-rollback | compensation | database-rollback:SwitchBack + database-rollback:EnterMaintenance':
+    'notification "Switchback: ACTION NEEDED - database rollback could not verify" says "Maintenance mode is ON" but EnterMaintenance failed',
+  'feature-disable | compensation | feature-disable:DisableFlag + feature-disable:EnterMaintenance':
+    'notification "Switchback: ACTION NEEDED - Memory & Context disable could not verify" says "Maintenance mode is ON" but EnterMaintenance failed',
   // Hole 3: when the notification of a hold fails, the held environment is announced to no one.
   'provider-rollback | compensation | provider-rollback:RestoreFlags + provider-rollback:Notify':
     'the lock is held for an operator but no notification says so (none sent)',
@@ -154,11 +161,26 @@ function protocolViolations(run: Run): string[] {
     if (/lock is HELD/i.test(n.message) && !lock)
       out.push(`notification "${n.subject}" says the lock is HELD but it is free`);
   }
+  const maintenanceFailed = treeOf(run).some((e) =>
+    e.steps.some((st) => st.state === 'EnterMaintenance' && st.error !== undefined),
+  );
+  for (const n of notices) {
+    if (maintenanceFailed && /Maintenance mode is ON/i.test(n.message))
+      out.push(`notification "${n.subject}" says "Maintenance mode is ON" but EnterMaintenance failed`);
+  }
   if (lock?.status === 'needs-operator' && !notices.some((n) => /HELD/.test(n.message)))
     out.push(
       `the lock is held for an operator but no notification says so (${notices.map((n) => n.attributes.outcome).join(', ') || 'none sent'})`,
     );
   if (run.unrecorded.length) out.push(`replayed a step with no recording: ${run.unrecorded.join(', ')}`);
+  return out;
+}
+
+/** The execution and its nested executions, any depth. */
+function treeOf(run: Run): ExecutionRecord[] {
+  const out = [run.execution];
+  for (const e of run.engine.executions)
+    if (e.parentArn && out.some((x) => x.arn === e.parentArn)) out.push(e);
   return out;
 }
 

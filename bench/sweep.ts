@@ -114,7 +114,25 @@ async function runCase(
     },
   });
   try {
-    await runSetup(world, procedure);
+    const setup = await runSetup(world, procedure).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    if (setup !== undefined) {
+      // The world could not get ready (a loaded machine): counted as a violation, never hidden.
+      return {
+        procedure,
+        kind: c.kind,
+        at: c.at,
+        fired: 0,
+        status: 'NOT RUN',
+        verdict: { endState: 'refused', ok: false, violations: [`setup failed: ${setup}`] },
+        path: '',
+        ms: Date.now() - started,
+        reached: [],
+        afterFault: [],
+      };
+    }
     const before = await readFlags(world);
     recording = true;
     const run = world.engine.start(procedure, defaultInput(world.config.environment, procedure), {

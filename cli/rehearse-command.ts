@@ -26,6 +26,10 @@ export function registerRehearse(program: Command): void {
     .description('Run a procedure locally against a freshly started reference memory stack (no AWS account)')
     .argument('<procedure>', REHEARSABLE.join(' | '))
     .option('--fail-at <state>', 'make this Task state fail, to watch the automatic rollback')
+    .option(
+      '--fail-once-at <state>',
+      "make this Task state fail once with its integration's transient error, to watch its Retry absorb it",
+    )
     .option('--input <json>', 'execution input (JSON); a sensible default otherwise')
     .option('--dir <path>', 'folder for the run state (default: .rehearsal/<timestamp>)')
     .option(
@@ -51,6 +55,7 @@ export function registerRehearse(program: Command): void {
         procedure: string,
         opts: {
           failAt?: string;
+          failOnceAt?: string;
           input?: string;
           dir?: string;
           keep: number;
@@ -91,6 +96,7 @@ export function registerRehearse(program: Command): void {
           const result = await rehearse({
             procedure,
             failAt: opts.failAt,
+            failOnceAt: opts.failOnceAt,
             errorSpikeAtPhase: opts.errorSpikeAt,
             input,
             dir: opts.dir,

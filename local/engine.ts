@@ -54,10 +54,28 @@ export interface Notification {
   readonly executionArn: string;
 }
 
+/**
+ * A fault the engine injects at a Task state of one procedure:
+ * - `fail` (the default): the task throws InjectedFailureError every time it runs, before its work;
+ * - `once`: the first run throws the integration's first transient error (the first name of the
+ *   state's own first Retry, e.g. Lambda.ServiceException, DynamoDB.ThrottlingException), so the
+ *   Retry absorbs it; a state without Retry gets InjectedFailureError once;
+ * - `after`: the task does its work (its side effect happens), then throws InjectedFailureError.
+ * `parent` limits it to executions started by that procedure (a nested execution, e.g. the rollback
+ * a cutover runs as its compensation), so a second fault can be put inside the compensation.
+ */
 export interface Fault {
   readonly procedure: string;
   readonly state: string;
+  readonly kind?: FaultKind;
+  readonly parent?: string;
 }
+/** What a Task's integration returned, or the error it threw. */
+export type TaskOutcome =
+  | { readonly result: unknown }
+  | { readonly error: { readonly name: string; readonly message: string } };
+
+export type FaultKind = 'fail' | 'once' | 'after';
 
 /**
  * A Task resource the engine can run: how an AWS service integration is emulated locally.
@@ -82,7 +100,7 @@ export interface EngineOptions {
   readonly logs: RecordingLog;
   readonly dynamo: LocalDynamo;
   readonly lockTable: string;
-  /** Make this state throw InjectedFailureError (the rehearsal's --fail-at). */
+  /** Faults to inject (the rehearsal's --fail-at and --fail-once-at, the sweep's). */
   readonly faults?: readonly Fault[];
   /** Run before a state's task, keyed `procedure:State`: how tests change the world mid-flight. */
   readonly hooks?: Readonly<Record<string, Hook>>;
@@ -94,12 +112,23 @@ export interface EngineOptions {
   readonly substitutions?: Readonly<Record<string, string>>;
   /** More Task integrations, tried before the built-in ones. */
   readonly integrations?: readonly Integration[];
+  /** Called with each Task's own result or error, before ResultSelector/ResultPath (the sweep records them). */
+  readonly onTaskResult?: (execution: ExecutionRecord, state: string, outcome: TaskOutcome) => void;
   /** Called for each event as it happens (the rehearsal prints them). */
   readonly onEvent?: (execution: ExecutionRecord, event: EventLog) => void;
 }
 
+/** Validated state machines by their substituted definition text, shared by every engine. */
+const MACHINES = new Map<string, StateMachine>();
+
 /** State machines that the lock janitor's EventBridge rule watches (as the CDK stack wires it). */
 const GUARDED: ReadonlySet<string> = new Set(LOCK_TAKERS);
+
+/** The first error name of a Task's own first Retry: the transient error its integration retries. */
+export function transientErrorOf(definition: Record<string, unknown>): string | undefined {
+  const retry = definition.Retry as { ErrorEquals: string[] }[] | undefined;
+  return retry?.[0]?.ErrorEquals[0];
+}
 
 export function functionArn(environment: string, step: StepName): string {
   return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:switchback-${environment}-${step}`;
@@ -126,6 +155,10 @@ export class LocalEngine {
     string,
     { abort: () => void; stop?: { error: string; cause: string } }
   >();
+  /** Once-only faults already spent. */
+  private readonly spent = new Set<Fault>();
+  /** Every fault injected so far, in order: what a report says was done to the run. */
+  readonly injected: { readonly fault: Fault; readonly executionArn: string; readonly error: string }[] = [];
 
   constructor(private readonly options: EngineOptions) {
     const env = options.environment;
@@ -157,6 +190,21 @@ export class LocalEngine {
     return definition;
   }
 
+  /**
+   * The procedure's state machine, validated once per definition text and reused by every
+   * execution of every engine (a StateMachine keeps no state between runs; validating one takes
+   * about half a second).
+   */
+  private machine(definition: Record<string, unknown>): StateMachine {
+    const key = JSON.stringify(definition);
+    let machine = MACHINES.get(key);
+    if (!machine) {
+      machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true } });
+      MACHINES.set(key, machine);
+    }
+    return machine;
+  }
+
   /** Starts an execution; `done` settles when it ends (it never rejects). */
   start(procedure: string, input: unknown, opts: { name?: string; parentArn?: string } = {}) {
     const definition = this.definition(procedure);
@@ -183,10 +231,19 @@ export class LocalEngine {
       const run = this.resolveTask(procedure, task.resource, task.name);
       overrides[task.name] = async (taskInput: unknown) => {
         await this.options.hooks?.[`${procedure}:${task.name}`]?.({ engine: this, execution: record });
-        if (this.options.faults?.some((f) => f.procedure === procedure && f.state === task.name)) {
-          throw new InjectedFailureError(`Failure injected at ${procedure}:${task.name} by the rehearsal`);
+        const fault = this.faultAt(record, task.name);
+        if (fault && fault.kind !== 'after') throw this.inject(fault, record, task.definition);
+        let result: never;
+        try {
+          result = (await run(taskInput, record)) as never;
+        } catch (err) {
+          const { name, message } = err as Error;
+          this.options.onTaskResult?.(record, task.name, { error: { name, message } });
+          throw err;
         }
-        return (await run(taskInput, record)) as never;
+        this.options.onTaskResult?.(record, task.name, { result });
+        if (fault) throw this.inject(fault, record, task.definition);
+        return result;
       };
       if (task.definition.Retry) retryIntervalOverrides[task.name] = this.options.retryIntervalMs ?? 0;
     }
@@ -199,7 +256,7 @@ export class LocalEngine {
         if (state.Type === 'Wait') waitTimeOverrides[name] = this.options.waitOverrideMs;
       }
     }
-    const machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true } });
+    const machine = this.machine(definition);
     const tokens = this.taskTokens;
     const execution = machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides, waitTimeOverrides },
@@ -254,6 +311,39 @@ export class LocalEngine {
     })();
 
     return { arn, record, abort: () => execution.abort(), done };
+  }
+
+  /** The fault that applies to this run of `state` in `execution`, if any. */
+  private faultAt(execution: ExecutionRecord, state: string): Fault | undefined {
+    const parent = execution.parentArn
+      ? this.executions.find((e) => e.arn === execution.parentArn)?.procedure
+      : undefined;
+    return this.options.faults?.find(
+      (f) =>
+        f.procedure === execution.procedure &&
+        f.state === state &&
+        (f.parent === undefined || f.parent === parent) &&
+        !this.spent.has(f),
+    );
+  }
+
+  /** The error a fault throws (and the record of it); a once-only fault is spent. */
+  private inject(fault: Fault, execution: ExecutionRecord, definition: Record<string, unknown>): Error {
+    const at = `${fault.procedure}:${fault.state}`;
+    let error: Error;
+    if (fault.kind === 'once') {
+      this.spent.add(fault);
+      const transient = transientErrorOf(definition);
+      error = transient
+        ? Object.assign(new Error(`Transient ${transient} injected once at ${at}`), { name: transient })
+        : new InjectedFailureError(`Failure injected once at ${at} (the state has no Retry)`);
+    } else {
+      error = new InjectedFailureError(
+        `Failure injected at ${at}${fault.kind === 'after' ? ' after its task ran' : ''} by the rehearsal`,
+      );
+    }
+    this.injected.push({ fault, executionArn: execution.arn, error: error.name });
+    return error;
   }
 
   /**

@@ -41,6 +41,8 @@ export function checkRehearsalOptions(o: {
   readonly procedure: string;
   readonly rehearsable: readonly string[];
   readonly failAt?: string;
+  /** A state that fails once with its integration's transient error (its Retry absorbs it). */
+  readonly failOnceAt?: string;
   readonly errorSpikeAtPhase?: number;
   readonly input?: unknown;
 }): void {
@@ -51,12 +53,16 @@ export function checkRehearsalOptions(o: {
     );
   }
   const procedure = o.procedure as ProcedureName;
-  if (o.failAt !== undefined) {
+  for (const [option, state] of [
+    ['--fail-at', o.failAt],
+    ['--fail-once-at', o.failOnceAt],
+  ] as const) {
+    if (state === undefined) continue;
     const states = failableStates(procedure);
-    if (!states.includes(o.failAt)) {
-      const exists = allStates(PROCEDURES[procedure].States).some(([name]) => name === o.failAt);
+    if (!states.includes(state)) {
+      const exists = allStates(PROCEDURES[procedure].States).some(([name]) => name === state);
       throw new UnknownStateError(
-        `${procedure} has ${exists ? `a state "${o.failAt}", but it is not a Task and cannot fail` : `no state "${o.failAt}"`}; --fail-at takes one of its Task states: ${states.join(', ')}`,
+        `${procedure} has ${exists ? `a state "${state}", but it is not a Task and cannot fail` : `no state "${state}"`}; ${option} takes one of its Task states: ${states.join(', ')}`,
       );
     }
   }

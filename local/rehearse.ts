@@ -25,6 +25,8 @@ export interface RehearsalOptions {
   readonly input?: unknown;
   /** Make this state of the rehearsed procedure fail (shows the automatic rollback). */
   readonly failAt?: string;
+  /** Make this state fail once with its integration's transient error: its Retry absorbs it. */
+  readonly failOnceAt?: string;
   /** Where the run's state goes; a fresh folder under `.rehearsal/` by default. */
   readonly dir?: string;
   readonly write: (line: string) => void;
@@ -120,6 +122,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     procedure,
     rehearsable: REHEARSABLE,
     failAt: options.failAt,
+    failOnceAt: options.failOnceAt,
     errorSpikeAtPhase: options.errorSpikeAtPhase,
     input: options.input,
   });
@@ -156,7 +159,10 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       metricsSource,
       ...(database ? { database: database.world } : {}),
       engine: {
-        faults: options.failAt ? [{ procedure, state: options.failAt }] : [],
+        faults: [
+          ...(options.failAt ? [{ procedure, state: options.failAt }] : []),
+          ...(options.failOnceAt ? [{ procedure, state: options.failOnceAt, kind: 'once' as const }] : []),
+        ],
         onEvent: (execution, event) => printEvent(write, c, execution, event, world),
         ...(options.errorSpikeAtPhase ? { hooks: errorSpike(metricsSource, options.errorSpikeAtPhase) } : {}),
       },
@@ -178,6 +184,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     write(`  sidecar  ${world.config.endpoints.sidecar}`);
     write(`  state    ${relative(process.cwd(), dir) || dir}`);
     if (options.failAt) write(c.yellow(`  failure injected at ${procedure}:${options.failAt}`));
+    if (options.failOnceAt)
+      write(c.yellow(`  transient failure injected once at ${procedure}:${options.failOnceAt}`));
 
     for (const step of SETUP[procedure] ?? []) {
       if (options.signal?.aborted) break;

@@ -39,7 +39,14 @@ export interface WorldOptions {
   readonly timing?: Partial<RuntimeConfig['timing']>;
   readonly engine?: Pick<
     EngineOptions,
-    'faults' | 'hooks' | 'onEvent' | 'waitOverrideMs' | 'retryIntervalMs' | 'substitutions' | 'integrations'
+    | 'faults'
+    | 'hooks'
+    | 'onEvent'
+    | 'onTaskResult'
+    | 'waitOverrideMs'
+    | 'retryIntervalMs'
+    | 'substitutions'
+    | 'integrations'
   >;
   /**
    * Start a throwaway PostgreSQL 15 cluster with a `memory` database and make the data stores

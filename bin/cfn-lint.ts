@@ -61,6 +61,14 @@ const ACCEPTED: readonly {
     },
   },
   {
+    rule: 'E3002',
+    why: "Tags on AWS::CloudWatch::Dashboard: the CloudFormation reference lists Tags for dashboards (the CDK's CfnDashboard has them too); this cfn-lint's resource schema predates them",
+    matches: (f) => {
+      const path = f.Location.Path;
+      return path[0] === 'Resources' && path[path.length - 1] === 'Tags' && /^Dashboard/.test(String(path[1]));
+    },
+  },
+  {
     rule: 'W3005',
     why: "DependsOn on a role that a GetAtt already implies: the CDK adds it so the role's policy exists before the resource uses the role; redundant, harmless",
     matches: () => true,

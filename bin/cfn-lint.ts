@@ -65,7 +65,9 @@ const ACCEPTED: readonly {
     why: "Tags on AWS::CloudWatch::Dashboard: the CloudFormation reference lists Tags for dashboards (the CDK's CfnDashboard has them too); this cfn-lint's resource schema predates them",
     matches: (f) => {
       const path = f.Location.Path;
-      return path[0] === 'Resources' && path[path.length - 1] === 'Tags' && /^Dashboard/.test(String(path[1]));
+      return (
+        path[0] === 'Resources' && path[path.length - 1] === 'Tags' && /^Dashboard/.test(String(path[1]))
+      );
     },
   },
   {

@@ -21,6 +21,7 @@ import {
   wait,
 } from './asl';
 import type { Source } from './budget';
+import { initDatabaseState } from './database-state';
 import {
   acquireLock,
   awaitStable,
@@ -172,15 +173,7 @@ export default {
   States: states(
     validateInput({ procedure, step: 'database-input', next: 'InitState' }),
     {
-      InitState: pass({
-        comment: 'What every later path may name: backups taken (none yet), the report (not written yet).',
-        parameters: {
-          'request.$': '$.request',
-          backups: [],
-          report: { reportKey: null, markdownKey: '(not written)', signOffKey: null },
-        },
-        next: 'AcquireLock',
-      }),
+      InitState: initDatabaseState,
     },
     acquireLock({ procedure, changeId: '$.request.changeId', next: 'Preflight' }),
     {

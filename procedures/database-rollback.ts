@@ -5,6 +5,7 @@
  */
 import { choice, type JsonObject, lambda, pass, RETRY_ON, states } from './asl';
 import type { Source } from './budget';
+import { initDatabaseState } from './database-state';
 import { acquireLock, awaitStable, notice, validateInput } from './protocol';
 import {
   afterChange,
@@ -49,15 +50,7 @@ export default {
   States: states(
     validateInput({ procedure, step: 'database-input', next: 'InitState' }),
     {
-      InitState: pass({
-        comment: 'What every later path may name: backups taken (none yet), the report (not written yet).',
-        parameters: {
-          'request.$': '$.request',
-          backups: [],
-          report: { reportKey: null, markdownKey: '(not written)', signOffKey: null },
-        },
-        next: 'AcquireLock',
-      }),
+      InitState: initDatabaseState,
     },
     acquireLock({ procedure, next: 'PlanRollback' }),
     {

@@ -206,6 +206,33 @@ export class ScriptedServiceController implements ServiceController {
     return { deploymentId: fresh.id, taskDefinition: td };
   }
 
+  readonly stops: { service: ServiceKey; deploymentId: string }[] = [];
+
+  /** StopServiceDeployment ROLLBACK: a new deployment of the revision before the stopped one. */
+  async stopDeployment(service: ServiceKey, deploymentId: string) {
+    this.stops.push({ service, deploymentId });
+    const current = this.states.get(service);
+    if (!current) throw new ServiceNotFoundError(`service ${service} not found`);
+    const stopped = current.deployments.find((d) => d.id === deploymentId);
+    const previous = current.deployments.find((d) => d.id !== deploymentId && d.status === 'ACTIVE');
+    if (!stopped || stopped.rolloutState !== 'IN_PROGRESS' || !previous) {
+      throw new ServiceNotFoundError(`deployment ${deploymentId} of ${service} is not in progress`);
+    }
+    this.counter += 1;
+    const fresh = deployment({
+      id: `ecs-svc/${this.counter}`,
+      rolloutState: 'IN_PROGRESS',
+      runningCount: 0,
+      taskDefinition: previous.taskDefinition,
+    });
+    this.states.set(service, {
+      ...current,
+      taskDefinition: previous.taskDefinition,
+      deployments: [fresh, ...current.deployments.filter((d) => d.id !== deploymentId)],
+    });
+    return { deploymentId: fresh.id, taskDefinition: previous.taskDefinition };
+  }
+
   readonly scales: { service: ServiceKey; desiredCount: number }[] = [];
 
   async scale(service: ServiceKey, desiredCount: number) {

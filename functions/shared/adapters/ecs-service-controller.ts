@@ -93,4 +93,11 @@ export class EcsServiceController implements ServiceController {
     }
     return { deploymentId: primary.id, taskDefinition: out.service.taskDefinition };
   }
+
+  async stopDeployment(
+    service: ServiceKey,
+    deploymentId: string,
+  ): Promise<{ deploymentId: string; taskDefinition: string }> {
+    throw new ServiceNotFoundError(`stopDeployment of ${service} ${deploymentId}: not wired yet`);
+  }
 }

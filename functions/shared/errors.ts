@@ -177,6 +177,9 @@ export class JournalEntryInvalidError extends SwitchbackError {}
 /** Nothing is known good for a target (no state baked without an alarm): the rollback holds, never guesses. */
 export class NoKnownGoodError extends SwitchbackError {}
 
+/** The rollback alarms' history (CloudWatch) could not be read, or a state update in it does not parse. */
+export class AlarmHistoryUnavailableError extends SwitchbackError {}
+
 /** A write to a SecureString parameter: Switchback never writes (nor reads) their values. Nothing was changed. */
 export class SecureParameterRefusedError extends SwitchbackError {}
 
@@ -234,6 +237,7 @@ export const ERROR_CLASSES = {
   CheckpointInvalidError,
   JournalEntryInvalidError,
   NoKnownGoodError,
+  AlarmHistoryUnavailableError,
   SecureParameterRefusedError,
   InjectedFailureError,
 } as const;

@@ -246,25 +246,49 @@ export function lastKnownGood(
   };
 }
 
+/** An alarm's state now (CloudWatch DescribeAlarms): its value and when it last changed. */
+export interface AlarmNow {
+  readonly alarm: string;
+  readonly state: string;
+  /** When the state value last changed (StateTransitionedTimestamp); null when not reported. */
+  readonly since: string | null;
+}
+
 /**
- * Turns CloudWatch alarm history (state updates, any order) into ALARM intervals. `initial`
- * gives each alarm's state at `coversSince` when known (DescribeAlarms' StateValue and
- * StateUpdatedTimestamp before the window, or the oldest update's old state).
+ * Turns CloudWatch alarm history (state updates, any order) into ALARM intervals. An alarm whose
+ * oldest update leaves ALARM was in ALARM from `coversSince`. `current` gives each alarm's state
+ * now: an alarm with no update in the history is in that state over the whole window (ALARM
+ * since before the window: ALARM from `coversSince`), and a change newer than the history's last
+ * update (the history not yet caught up) is taken from it.
  */
 export function alarmIntervals(
   updates: readonly { alarm: string; at: string; oldState: string; newState: string }[],
   coversSince: string,
+  current: readonly AlarmNow[] = [],
 ): AlarmHistory {
   const byAlarm = new Map<string, typeof updates>();
   for (const u of updates) byAlarm.set(u.alarm, [...(byAlarm.get(u.alarm) ?? []), u]);
+  for (const c of current) if (!byAlarm.has(c.alarm)) byAlarm.set(c.alarm, []);
   const intervals: AlarmInterval[] = [];
   for (const [alarm, list] of byAlarm) {
     const sorted = [...list].sort((a, b) => ms(a.at) - ms(b.at));
-    let open: string | null = sorted[0]?.oldState === 'ALARM' ? coversSince : null;
+    const now = current.find((c) => c.alarm === alarm);
+    const first = sorted[0];
+    let open: string | null = first?.oldState === 'ALARM' ? coversSince : null;
+    if (!first && now?.state === 'ALARM')
+      open = now.since && ms(now.since) > ms(coversSince) ? now.since : coversSince;
     for (const u of sorted) {
       if (u.newState === 'ALARM' && open === null) open = u.at;
       else if (u.newState !== 'ALARM' && open !== null) {
         intervals.push({ alarm, from: open, to: u.at });
+        open = null;
+      }
+    }
+    const last = sorted[sorted.length - 1];
+    if (last && now?.since && ms(now.since) > ms(last.at)) {
+      if (now.state === 'ALARM' && open === null) open = now.since;
+      else if (now.state !== 'ALARM' && open !== null) {
+        intervals.push({ alarm, from: open, to: now.since });
         open = null;
       }
     }

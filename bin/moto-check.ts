@@ -7,7 +7,6 @@
 
 import { strict as assert } from 'node:assert';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import {
   CloudWatchClient,
   DescribeAlarmHistoryCommand,
@@ -24,28 +23,24 @@ const REGION = 'eu-west-1';
 // The emulator accepts any key; these name no account.
 const CREDENTIALS = { accessKeyId: 'emulator', secretAccessKey: 'emulator' };
 
-async function freePort(): Promise<number> {
+/** Starts moto_server on a port the system picks; resolves with its endpoint once it listens. */
+async function start(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
+    let seen = '';
+    const timer = setTimeout(
+      () => reject(new Error(`moto_server did not start within 10 s: ${seen}`)),
+      10_000,
+    );
+    child.once('exit', (code) => reject(new Error(`moto_server exited with ${code}: ${seen}`)));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      const m = /Running on (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
     });
   });
-}
-
-async function started(endpoint: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 100; i += 1) {
-    if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}`);
-    try {
-      await fetch(`${endpoint}/moto-api/`);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('moto_server did not answer within 10 s');
 }
 
 async function checkSsm(ssm: SSMClient): Promise<void> {
@@ -144,11 +139,9 @@ async function main(): Promise<void> {
     console.log('skipped: moto_server is not installed');
     return;
   }
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
-    await started(endpoint, child);
+    const endpoint = await start(child);
     const config = { endpoint, region: REGION, credentials: CREDENTIALS, maxAttempts: 1 };
     await checkSsm(new SSMClient(config));
     await checkCloudWatch(new CloudWatchClient(config));

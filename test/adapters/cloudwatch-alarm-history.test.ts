@@ -139,6 +139,23 @@ describe('CloudWatchAlarmHistory', () => {
     });
   });
 
+  it('takes a transition the history does not show yet from DescribeAlarms, and without its time assumes ALARM throughout', async () => {
+    cw.on(DescribeAlarmHistoryCommand).resolves({ AlarmHistoryItems: [] });
+    cw.on(DescribeAlarmsCommand).resolves({
+      MetricAlarms: [
+        // Went to ALARM a minute ago; its history has not caught up.
+        alarmNow(ERRORS, 'ALARM', '2025-03-01T11:59:00.000Z'),
+        // No transition time, only an evaluation update inside the window: not taken as the start.
+        { AlarmName: DB, StateValue: 'ALARM', StateUpdatedTimestamp: new Date('2025-03-01T11:00:00.000Z') },
+      ],
+    });
+    const history = await new CloudWatchAlarmHistory(client, CATALOG, clock).history(WINDOW);
+    expect(history.intervals).toEqual([
+      { alarm: DB, from: '2025-03-01T06:00:00.000Z', to: null },
+      { alarm: ERRORS, from: '2025-03-01T11:59:00.000Z', to: null },
+    ]);
+  });
+
   it('leaves out alarms of another stage, whatever CloudWatch returns', async () => {
     cw.on(DescribeAlarmHistoryCommand).resolves({
       AlarmHistoryItems: [

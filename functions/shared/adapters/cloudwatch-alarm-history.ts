@@ -85,8 +85,9 @@ export class CloudWatchAlarmHistory implements AlarmHistorySource {
         )) {
           for (const a of page.MetricAlarms ?? []) {
             if (!a.AlarmName || !wanted.has(a.AlarmName) || !a.StateValue) continue;
-            const since = a.StateTransitionedTimestamp ?? a.StateUpdatedTimestamp;
-            current.push({ alarm: a.AlarmName, state: a.StateValue, since: since?.toISOString() ?? null });
+            // Only the transition time: StateUpdatedTimestamp also moves on evaluation-state updates.
+            const since = a.StateTransitionedTimestamp?.toISOString() ?? null;
+            current.push({ alarm: a.AlarmName, state: a.StateValue, since });
           }
         }
       }

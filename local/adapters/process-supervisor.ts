@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { ServiceNotFoundError } from '../../functions/shared/errors';
+import { DeploymentNotStoppableError, ServiceNotFoundError } from '../../functions/shared/errors';
 import type {
   Deployment,
   DeploymentHistory,
@@ -163,7 +163,7 @@ export class ProcessSupervisor implements ServiceController {
   async stopDeployment(service: ServiceKey, deploymentId: string) {
     const m = this.get(service);
     if (m.deployment?.id !== deploymentId || m.deployment.rolloutState !== 'IN_PROGRESS' || !m.previous) {
-      throw new ServiceNotFoundError(
+      throw new DeploymentNotStoppableError(
         `Deployment ${deploymentId} of ${service} is not in progress (ECS refuses to stop it)`,
       );
     }

@@ -6,7 +6,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { RuntimeConfig } from '../../functions/shared/config';
-import { BackupNotFoundError, FlagNotFoundError, ServiceNotFoundError } from '../../functions/shared/errors';
+import {
+  BackupNotFoundError,
+  DeploymentNotStoppableError,
+  FlagNotFoundError,
+  ServiceNotFoundError,
+} from '../../functions/shared/errors';
 import type { FlagName } from '../../functions/shared/flags';
 import type {
   BlobStore,
@@ -216,7 +221,7 @@ export class ScriptedServiceController implements ServiceController {
     const stopped = current.deployments.find((d) => d.id === deploymentId);
     const previous = current.deployments.find((d) => d.id !== deploymentId && d.status === 'ACTIVE');
     if (!stopped || stopped.rolloutState !== 'IN_PROGRESS' || !previous) {
-      throw new ServiceNotFoundError(`deployment ${deploymentId} of ${service} is not in progress`);
+      throw new DeploymentNotStoppableError(`deployment ${deploymentId} of ${service} is not in progress`);
     }
     this.counter += 1;
     const fresh = deployment({

@@ -49,6 +49,12 @@ export interface StateSpan {
   /** The journal entries that made it (empty for the state before the journal). */
   readonly entryIds: readonly string[];
   readonly failed: boolean;
+  /**
+   * The state in service before the journal: when the journal first saw the target. Its bake is
+   * judged before this moment, even when later entries (a restart on the same task definition)
+   * continued it.
+   */
+  readonly firstSeen?: string;
 }
 
 export interface Verdict {
@@ -136,7 +142,7 @@ export function statesOf(entries: readonly JournalEntry[]): StateSpan[] {
   const first = changes[0];
   if (!first) return [];
   const spans: StateSpan[] = [
-    { state: first.from, since: null, until: first.at, entryIds: [], failed: false },
+    { state: first.from, since: null, until: first.at, entryIds: [], failed: false, firstSeen: first.at },
   ];
   for (const c of changes) {
     const current = spans[spans.length - 1];
@@ -169,19 +175,22 @@ export function judge(span: StateSpan, history: AlarmHistory, options: LkgOption
     return { span, good: false, reason: 'what it ran is unknown (ECS or SSM kept no record of it)' };
   if (span.failed) return { span, good: false, reason: 'its deployment failed' };
   if (span.since === null) {
-    const start = end - bake;
+    // Judged over the bake before the journal first saw it: what came after (a restart on the same
+    // task definition that continued it, an alarm while it stayed in service) is not its bake.
+    const seen = span.firstSeen ? Math.min(end, ms(span.firstSeen)) : end;
+    const start = seen - bake;
     if (ms(history.coversSince) > start)
       return {
         span,
         good: false,
-        reason: `it predates the journal and the alarm history does not cover the ${minutes} minutes before it was replaced`,
+        reason: `it predates the journal and the alarm history does not cover the ${minutes} minutes before the journal first saw it`,
       };
-    const alarm = alarmDuring(history, start, end);
+    const alarm = alarmDuring(history, start, seen);
     return alarm
       ? {
           span,
           good: false,
-          reason: `${alarm.alarm} was in ALARM in the ${minutes} minutes before it was replaced`,
+          reason: `${alarm.alarm} was in ALARM in the ${minutes} minutes before the journal first saw it`,
         }
       : {
           span,

@@ -129,7 +129,7 @@ describe('last known good', () => {
     expect(young.known).toBe(false);
     if (young.known) return;
     expect(young.reason).toBe(
-      'no state of service:api is known good: switchback-test-s004-error-rate was in ALARM in the 30 minutes before it was replaced; in service for 10 of its 30 minute bake so far',
+      'no state of service:api is known good: switchback-test-s004-error-rate was in ALARM in the 30 minutes before the journal first saw it; in service for 10 of its 30 minute bake so far',
     );
 
     const failed = lastKnownGood(
@@ -275,8 +275,43 @@ describe('alarm history -> ALARM intervals', () => {
     );
     expect(lkg.known).toBe(false);
     expect(lkg.verdicts.map((v) => v.reason)).toEqual([
-      'switchback-test-s004-error-rate was in ALARM in the 30 minutes before it was replaced',
+      'switchback-test-s004-error-rate was in ALARM in the 30 minutes before the journal first saw it',
       'switchback-test-s004-error-rate went to ALARM during its 30 minute bake',
     ]);
+  });
+});
+
+describe('the state before the journal, continued by a restart on the same task definition', () => {
+  it('is judged over the bake before the journal first saw it: an alarm now does not disqualify it', () => {
+    // The journal first sees api:1 at 11:00 (a restart, same task definition); the alarm fires at 11:55.
+    const entries = [
+      deploy('2025-03-01T11:00:00.000Z', 'restart', 1, 1, 'IN_PROGRESS', 'ecs-svc/r'),
+      deploy('2025-03-01T11:00:30.000Z', 'restart-done', 1, 1, 'COMPLETED', 'ecs-svc/r'),
+    ];
+    const alarmed: AlarmHistory = {
+      coversSince: '2025-02-28T00:00:00.000Z',
+      intervals: [{ alarm: 'switchback-test-s004-error-rate', from: '2025-03-01T11:55:00.000Z', to: null }],
+    };
+    const lkg = lastKnownGood('service:api', entries, alarmed, OPTIONS);
+    expect(lkg).toMatchObject({
+      known: true,
+      lkg: { state: { taskDefinition: TD(1) }, since: null },
+      since: [],
+    });
+  });
+
+  it('is not known good when the alarm was in ALARM in the bake before the journal first saw it', () => {
+    const entries = [deploy('2025-03-01T11:00:00.000Z', 'restart', 1, 1, 'IN_PROGRESS', 'ecs-svc/r')];
+    const alarmed: AlarmHistory = {
+      coversSince: '2025-02-28T00:00:00.000Z',
+      intervals: [
+        {
+          alarm: 'switchback-test-s004-error-rate',
+          from: '2025-03-01T10:40:00.000Z',
+          to: '2025-03-01T10:45:00.000Z',
+        },
+      ],
+    };
+    expect(lastKnownGood('service:api', entries, alarmed, OPTIONS)).toMatchObject({ known: false });
   });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describeEntry } from '../cli/aws';
 import { type Palette, palette } from '../cli/palette';
@@ -17,6 +17,7 @@ import {
   type Verdict,
   verdictOf,
 } from './rehearsal-checks';
+import { SCENES } from './rehearsal-scenes';
 import { World } from './world';
 
 export interface RehearsalOptions {
@@ -93,6 +94,13 @@ const DEFAULT_INPUT: Record<string, unknown> = {
     requestedBy: 'rehearsal',
   },
   'database-rollback': { reason: 'Rehearsal: switch back to the old database', requestedBy: 'rehearsal' },
+  // Whole incidents (local/rehearsal-scenes.ts): a change by someone else, the alarm, the router.
+  // With --input, the procedure runs as an operator would start it, after the same change.
+  'code-rollback': { reason: 'Rehearsal: the API back to its last known good', requestedBy: 'rehearsal' },
+  'config-rollback': {
+    reason: 'Rehearsal: the watched parameters back to their last known good',
+    requestedBy: 'rehearsal',
+  },
 };
 /** What must have happened before a procedure makes sense (a rollback needs a cutover to undo). */
 const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> = {
@@ -201,14 +209,22 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
         throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
     }
 
+    const scene = SCENES[procedure];
+    if (scene && !options.signal?.aborted) {
+      write('');
+      write(c.dim(`scene: ${scene.title}`));
+      await scene.play(world, write, c);
+    }
     write('');
     if (!options.signal?.aborted) {
       execution = await world.engine.run(
-        procedure,
+        scene && !options.input ? 'rollback-router' : procedure,
         options.input ??
           (procedure === 'rollback-router'
             ? alarmStateChange(`switchback-${world.config.environment}-s004-error-rate`)
-            : DEFAULT_INPUT[procedure]),
+            : scene
+              ? world.alarmEvent(scene.alarm)
+              : DEFAULT_INPUT[procedure]),
       );
     }
     return await summarize({ options, world, execution, database, dir, started, c });
@@ -234,6 +250,12 @@ async function summarize(o: {
   const interrupted = options.signal?.aborted === true;
   // Interrupted before the procedure itself started: the last execution (a setup) stands for it.
   const execution = o.execution ?? world.engine.executions.at(-1) ?? placeholderExecution(procedure);
+  // A scene's rehearsal runs the router: the procedure rehearsed is the rollback it started.
+  const rehearsed =
+    execution.procedure === procedure
+      ? execution
+      : (world.engine.executions.find((e) => e.procedure === procedure && e.parentArn === execution.arn) ??
+        execution);
   const flags = world.parameters.snapshot();
   const after = await world.apiHealth().catch(() => undefined);
   const lock = await world.lock();
@@ -245,7 +267,7 @@ async function summarize(o: {
         text: 'interrupted: stopped before the procedure ended',
       }
     : verdictOf({
-        execution,
+        execution: rehearsed,
         outcome,
         failAt: options.failAt,
         errorSpikeAtPhase: options.errorSpikeAtPhase,
@@ -282,7 +304,8 @@ async function summarize(o: {
     );
   }
   const incident = execution.output as { phases?: Record<string, number | null> } | undefined;
-  if (procedure === 'rollback-router' && incident?.phases) {
+  if ((procedure === 'rollback-router' || rehearsed !== execution) && incident?.phases) {
+    for (const line of await culpritLines(reports, rehearsed)) write(line);
     write(
       `  phases         ${Object.entries(incident.phases)
         .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${v} s`}`)
@@ -377,6 +400,25 @@ function errorSpike(source: ScriptedMetricsSource, n: number): Record<string, Ho
       if (started === n) source.set({ errors: Math.ceil((source.current.requests ?? 0) * 0.05) });
     },
   };
+}
+
+/** The culprit the router chose (its incident report) and the last known good the rollback went back to. */
+async function culpritLines(reports: readonly string[], rehearsed: ExecutionRecord): Promise<string[]> {
+  const json = reports.find((f) => f.includes('incidents') && f.endsWith('.json'));
+  const lines: string[] = [];
+  if (json) {
+    const report = JSON.parse(readFileSync(json, 'utf8')) as {
+      considered?: { rolledBack: boolean; what: string; actor: string | null; why: string }[];
+    };
+    for (const c of report.considered ?? []) {
+      lines.push(
+        `  ${(c.rolledBack ? 'culprit' : 'considered').padEnd(14)} ${c.what}${c.actor ? ` (by ${c.actor})` : ''}: ${c.why}`,
+      );
+    }
+  }
+  const changes = (rehearsed.output as { changes?: string[] } | undefined)?.changes ?? [];
+  for (const change of changes) lines.push(`  ${'last known good'.padEnd(14)} ${change}`);
+  return lines;
 }
 
 /** The outcome a procedure reported (its notice), else its execution status. */

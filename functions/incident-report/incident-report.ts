@@ -81,6 +81,7 @@ export type IncidentOutcome =
   | 'rollback-failed'
   | 'rollback-refused'
   | 'stopped-before-change'
+  | 'nothing-to-roll-back'
   | 'held';
 
 interface Phase {
@@ -371,7 +372,11 @@ function buildReport(input: Input, environment: string, reportedAt: Date): Incid
 function outcomeOf(input: Input, childError: string | null): IncidentOutcome {
   const { plan, response } = input;
   if (plan.action === 'hold') return 'held';
-  if (response.rollback?.status === 'SUCCEEDED') return 'rolled-back';
+  if (response.rollback?.status === 'SUCCEEDED') {
+    // A code or config rollback that found every target on its last known good changed nothing.
+    const output = response.rollback.output as { outcome?: string } | null | undefined;
+    return output?.outcome === 'nothing-to-roll-back' ? 'nothing-to-roll-back' : 'rolled-back';
+  }
   if (response.confirm && !response.confirm.recorded && !response.rollback && !response.rollbackFailure)
     return 'stopped-before-change';
   if (childError === 'RollbackRefusedError') return 'rollback-refused';
@@ -444,6 +449,14 @@ function validationOf(
         'A provider rollback changes no stored memories; the verification memory was recalled intact.',
     };
   }
+  if (outcome === 'nothing-to-roll-back') {
+    const o = (output ?? {}) as { changes?: string[] };
+    return {
+      serviceStatus: `${procedure} changed nothing: ${(o.changes ?? []).join('; ') || 'every target on its last known good'}.`,
+      performanceMetrics: 'Not measured: nothing was rolled back.',
+      dataIntegrity: 'Nothing was changed.',
+    };
+  }
   if (outcome === 'rollback-failed' || outcome === 'rollback-refused') {
     const started = Boolean(failure?.executionArn);
     const what = `${failure?.error ?? 'unknown error'}: ${failure?.cause ?? ''}`.trim();
@@ -503,6 +516,8 @@ function subjectOf(r: IncidentReport): string {
       return `Switchback ${r.environment}: ACTION NEEDED - alarm rollback refused (${id})`;
     case 'stopped-before-change':
       return `Switchback ${r.environment}: cutover stopped by alarm, nothing to undo (${id})`;
+    case 'nothing-to-roll-back':
+      return `Switchback ${r.environment}: ACTION NEEDED - alarm ${id}, nothing to roll back`;
     case 'held':
       return `Switchback ${r.environment}: ACTION NEEDED - alarm ${id}, no automatic rollback`;
   }
@@ -524,6 +539,8 @@ function summaryOf(r: IncidentReport, input: Input): string {
       return `${head} The automatic rollback of change ${r.decision.changeId} was REFUSED and changed nothing: ${r.validation.serviceStatus}`;
     case 'stopped-before-change':
       return `${head} The cutover in flight was stopped before it changed anything; there was nothing to roll back.`;
+    case 'nothing-to-roll-back':
+      return `${head} ${r.decision.procedure} found every target already on its last known good and changed nothing: the alarm's cause is not a change it can undo. ${r.validation.serviceStatus}`;
     case 'held':
       return `${head} No automatic rollback: ${r.decision.why}.`;
   }

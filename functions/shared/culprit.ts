@@ -1,5 +1,5 @@
 import type { JournalEntry } from './journal';
-import { type AlarmHistory, type LkgOptions, lastKnownGood } from './last-known-good';
+import { type AlarmHistory, type LkgOptions, lastKnownGood, type TargetState } from './last-known-good';
 
 /**
  * Which change an alarm rolls back, from the change journal (README, "How the router decides").
@@ -120,9 +120,14 @@ export function chooseCulprit(o: {
   for (const subject of targets) {
     const lkg = lastKnownGood(subject, entries, history, options);
     const since = new Set(lkg.since);
+    const good = lkg.known ? lkg.lkg.state : undefined;
     for (const e of firstOfEach(entries.filter((x) => x.subject === subject && since.has(x.entryId)))) {
       if (e.change.type === 'deployment' && e.change.rollback) {
         note(e, 'ECS rolled this deployment back itself (circuit breaker or alarms)');
+        continue;
+      }
+      if (good && returnsTo(e, good)) {
+        note(e, 'it put the last known good back (a rollback): undoing it would bring the bad state back');
         continue;
       }
       candidates.push({
@@ -200,6 +205,18 @@ export function chooseCulprit(o: {
     considered: sortConsidered(considered),
     why: `The newest change before the alarm is ${culprit.what} (${culprit.at}${newest.entry.actor ? `, by ${newest.entry.actor}` : ''}): ${culprit.procedure} undoes it`,
   };
+}
+
+/** Whether a change put its target back in that (last known good) state. */
+function returnsTo(e: JournalEntry, state: TargetState): boolean {
+  const c = e.change;
+  if (c.type === 'deployment' && state.type === 'service')
+    return c.to !== null && c.to === state.taskDefinition;
+  if (c.type === 'parameter' && state.type === 'parameter')
+    return c.toValue !== null
+      ? c.toValue === state.value
+      : c.toVersion !== null && c.toVersion === state.version;
+  return false;
 }
 
 function sortConsidered(list: readonly Considered[]): Considered[] {

@@ -281,7 +281,9 @@ describe('any change rolled back: the router decides from the journal', () => {
     expect(child?.cause).toMatch(
       /NoKnownGoodError: Nothing known good to go back to for one service: api: HOLD/,
     );
-    expect(child?.cause).toMatch(/s004-error-rate was in ALARM in the 30 minutes before the journal first saw it/);
+    expect(child?.cause).toMatch(
+      /s004-error-rate was in ALARM in the 30 minutes before the journal first saw it/,
+    );
     expect(await apiOn(w)).toEqual({ taskDefinition: 'local:api:2', rollout: 'COMPLETED' });
     expect(await w.lock()).toBeUndefined();
   });

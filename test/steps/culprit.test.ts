@@ -156,3 +156,17 @@ describe('chooseCulprit: which change an alarm rolls back', () => {
     ]);
   });
 });
+
+describe('chooseCulprit after a rollback', () => {
+  it('the rollback that put the last known good back is no culprit: a second alarm finds nothing to undo', () => {
+    const d = decide([
+      deploy('2025-03-01T11:40:00.000Z', 'ci', 'api:1', 'api:2'),
+      deploy('2025-03-01T11:45:00.000Z', 'back', 'api:2', 'api:1'),
+    ]);
+    expect(d.considered.map((c) => [c.what, c.rolledBack])).toEqual([
+      ['api deployed api:2 -> api:1', false],
+      ['api deployed api:1 -> api:2', true],
+    ]);
+    expect(d.considered[0]?.why).toMatch(/put the last known good back/);
+  });
+});

@@ -5,6 +5,7 @@ import { METRICS_NAMESPACE } from '../functions/shared/metrics';
 import type { BackupBucket } from './backup-bucket';
 import type { ChangeJournal } from './change-journal';
 import type { DatabaseCutover } from './database-cutover';
+import type { FeatureRollout } from './feature-rollout';
 import type { Flags } from './flags';
 import { grantAlarmHistory, type LkgRollbacks } from './lkg-rollbacks';
 import { Procedure, type ProcedureContext } from './procedure';
@@ -22,6 +23,8 @@ export interface RollbackRouterProps {
   readonly provider: ProviderProcedures;
   /** Code and config rollback: what the router runs for a change someone else made (a deploy, a hand edit). */
   readonly lkg: LkgRollbacks;
+  /** The phased rollout's emergency disable: what undoes a completed feature rollout. */
+  readonly features: FeatureRollout;
   /** The change journal: the router decides from it which change to undo. */
   readonly journal: ChangeJournal;
   /**
@@ -63,6 +66,7 @@ export class RollbackRouter extends Construct {
         ProviderRollbackStateMachineArn: { stateMachine: props.provider.rollback.stateMachine },
         CodeRollbackStateMachineArn: { stateMachine: props.lkg.code.stateMachine },
         ConfigRollbackStateMachineArn: { stateMachine: props.lkg.config.stateMachine },
+        FeatureDisableStateMachineArn: { stateMachine: props.features.disable.stateMachine },
         DatabaseRollbackStateMachineArn: database
           ? { stateMachine: database.rollback.stateMachine }
           : { notDeployed: `switchback-${context.environment}-database-rollback-not-deployed` },

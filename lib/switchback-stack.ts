@@ -209,6 +209,7 @@ export class SwitchbackStack extends Stack {
     // Switchback's own changes and restore points are journal entries too.
     this.journal.grantPut(fns['change-record']);
     this.journal.grantPut(fns['backup-catalog']);
+    this.journal.grantPut(fns.rollout);
 
     const context: ProcedureContext = {
       environment: stage.name,
@@ -250,6 +251,17 @@ export class SwitchbackStack extends Stack {
       deployedProcedures: [...PROCEDURES, ...(this.database ? DATABASE_PROCEDURES : [])],
     });
     fns['health-probe'].bindMetrics(METRICS_NAMESPACE);
+    // Phased feature rollout and emergency disable (seed 003); the gate treats the P0 alarms as fatal.
+    const features = new FeatureRollout(this, 'FeatureRollout', {
+      context,
+      flags: this.flags,
+      backups: this.backups,
+      gateMetrics: gateMetricsSpec(
+        stage,
+        resolvedAlarms.filter((a) => a.decision.priority === 'P0').map((a) => a.name),
+      ),
+    });
+
     const catalog = alarmCatalog(stage, resolvedAlarms);
     // Any change rolled back: code and config, to the last known good from the journal.
     const lkg = new LkgRollbacks(this, 'LkgRollbacks', {
@@ -266,6 +278,7 @@ export class SwitchbackStack extends Stack {
       alarmCatalog: catalog,
       provider,
       lkg,
+      features,
       journal: this.journal,
       database: this.database,
     });
@@ -282,17 +295,6 @@ export class SwitchbackStack extends Stack {
       probeTimeout: Duration.millis(stage.timing.httpTimeoutMs),
       topic,
       namespace: METRICS_NAMESPACE,
-    });
-
-    // Phased feature rollout and emergency disable (seed 003); the gate treats the P0 alarms as fatal.
-    const features = new FeatureRollout(this, 'FeatureRollout', {
-      context,
-      flags: this.flags,
-      backups: this.backups,
-      gateMetrics: gateMetricsSpec(
-        stage,
-        resolvedAlarms.filter((a) => a.decision.priority === 'P0').map((a) => a.name),
-      ),
     });
 
     // The janitor watches every deployed procedure that takes the lock (one list: LOCK_TAKERS).

@@ -87,6 +87,13 @@ const ROLLBACKS = [
       "Runs database-rollback from the change record (a data rollback, seed 004), inheriting the router's lock: maintenance on, the previous connection, restart, verify the old store, maintenance off. If it cannot verify, it leaves maintenance mode on and the lock held for an operator.",
   },
   {
+    procedure: 'feature-disable',
+    state: 'RunFeatureDisable',
+    start: 'StartFeatureDisable',
+    comment:
+      "Runs feature-disable for a completed feature rollout (seed 003's emergency disable), inheriting the router's lock: the flag off, the app serving it off within 60 s, verified. If it cannot verify, it leaves maintenance mode on and the lock held for an operator.",
+  },
+  {
     procedure: 'code-rollback',
     state: 'RunCodeRollback',
     start: 'StartCodeRollback',

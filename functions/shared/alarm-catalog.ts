@@ -31,6 +31,8 @@ export const ROLLBACK_PROCEDURES: Readonly<
   // Any change, whoever made it (functions/shared/culprit.ts): chosen from the change journal.
   'code-rollback': { kinds: ['code'], undoes: [] },
   'config-rollback': { kinds: ['config'], undoes: [] },
+  // A completed feature rollout, from the journal: seed 003's emergency disable.
+  'feature-disable': { kinds: [], undoes: ['feature-rollout'] },
 };
 
 /** The procedure that performs a kind of rollback, if any. */

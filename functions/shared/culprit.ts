@@ -16,16 +16,25 @@ import { type AlarmHistory, type LkgOptions, lastKnownGood, type TargetState } f
  *    it back if the alarm stays in ALARM.
  * 4. The culprit's kind picks the rollback: a deployment -> code-rollback, a watched parameter ->
  *    config-rollback, a provider cutover -> provider-rollback, a database cutover ->
- *    database-rollback.
+ *    database-rollback, a completed feature rollout -> feature-disable.
  */
 
 /** Tolerance for the clocks of CloudWatch, ECS, SSM and Step Functions. */
 export const CLOCK_TOLERANCE_MS = 60_000;
 
-/** Which rollback undoes a Switchback cutover. */
+/** Which rollback undoes a Switchback cutover (in flight: the router stops it first). */
 export const CUTOVER_ROLLBACKS: Readonly<Record<string, string>> = {
   'provider-cutover': 'provider-rollback',
   'database-cutover': 'database-rollback',
+};
+
+/**
+ * Which rollback undoes a completed Switchback change from the journal: the cutovers', and a
+ * completed feature rollout's emergency disable (one in flight is left to its own gates).
+ */
+export const JOURNALED_ROLLBACKS: Readonly<Record<string, string>> = {
+  ...CUTOVER_ROLLBACKS,
+  'feature-rollout': 'feature-disable',
 };
 
 export interface Considered {
@@ -145,7 +154,9 @@ export function chooseCulprit(o: {
   for (const e of entries) {
     const c = e.change;
     if (c.type !== 'procedure' || c.status !== 'completed') continue;
-    const procedure = CUTOVER_ROLLBACKS[c.procedure];
+    const procedure = Object.hasOwn(JOURNALED_ROLLBACKS, c.procedure)
+      ? JOURNALED_ROLLBACKS[c.procedure]
+      : undefined;
     if (!procedure) continue;
     if (rolledBack.has(c.changeId)) {
       note(e, `${c.changeId} was rolled back already`);

@@ -236,9 +236,9 @@ describe('rollback trigger', () => {
     const cutover = stack.procedures['provider-cutover'].stateMachine;
     const account = 'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>';
     const grants = grantPairs(roleStatements(stack, router.role)).filter((g) => g.startsWith('states:'));
-    const rollbacks = (['provider-rollback', 'code-rollback', 'config-rollback'] as const).map(
-      (n) => stack.procedures[n].stateMachine,
-    );
+    const rollbacks = (
+      ['provider-rollback', 'code-rollback', 'config-rollback', 'feature-disable'] as const
+    ).map((n) => stack.procedures[n].stateMachine);
     expect(grants).toEqual(
       [
         ...rollbacks.flatMap((rollback) => [

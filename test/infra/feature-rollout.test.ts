@@ -79,6 +79,8 @@ describe('feature rollout: step permissions (staging from cdk.json)', () => {
         ...rolloutLogs,
         `ssm:GetParameter on ${FLAG}`,
         `ssm:PutParameter on ${FLAG}`,
+        // A completed or rolled back rollout is a journal entry (what the router may undo).
+        `dynamodb:PutItem on ${flat(stack, stack.journal.table.tableArn)}`,
       ].sort(),
     );
     expect(grants('disable-feature')).toEqual(

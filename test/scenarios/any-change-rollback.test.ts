@@ -330,4 +330,36 @@ describe('any change rolled back: the router decides from the journal', () => {
     expect(await apiOn(w)).toEqual({ taskDefinition: 'local:api:1', rollout: 'COMPLETED' });
     expect(await w.lock()).toBeUndefined();
   });
+
+  it('a completed feature rollout, then the alarm: feature-disable turns the feature off, verified', async () => {
+    const w = await open({ featureFlagCacheMs: 50 });
+    const rollout = await w.engine.run('feature-rollout', {
+      reason: 'roll out memory and context',
+      requestedBy: 'test',
+      bakeSeconds: { infrastructure: 1, internal: 1, canary: 1, full: 1 },
+      gate: { intervalSeconds: 1 },
+      checkWithinSeconds: 10,
+    });
+    expect(rollout.status).toBe('SUCCEEDED');
+    expect(JSON.parse((await w.parameters.get('features/memory-context')).value)).toMatchObject({
+      enabled: true,
+      percentage: 100,
+    });
+
+    const run = await w.engine.run('rollback-router', w.alarmEvent(ERROR_RATE));
+
+    expect(run.output).toMatchObject({ outcome: 'rolled-back', lock: 'released' });
+    expect(pathOf(run)).toContain('RunFeatureDisable');
+    expect(runsOf(w, 'feature-disable').map((e) => e.status)).toEqual(['SUCCEEDED']);
+    expect(JSON.parse((await w.parameters.get('features/memory-context')).value)).toMatchObject({
+      enabled: false,
+    });
+    expect(await w.lock()).toBeUndefined();
+    // The journal: the rollout completed, then rolled back by the disable (a second alarm undoes nothing more).
+    const own = (await w.journalEntries()).filter((e) => e.subject === 'procedure:feature-rollout');
+    expect(own.map((e) => (e.change.type === 'procedure' ? e.change.status : null))).toEqual([
+      'completed',
+      'rolled-back',
+    ]);
+  });
 });

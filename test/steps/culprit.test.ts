@@ -170,3 +170,28 @@ describe('chooseCulprit after a rollback', () => {
     expect(d.considered[0]?.why).toMatch(/put the last known good back/);
   });
 });
+
+describe('chooseCulprit: a completed feature rollout', () => {
+  const rollout = (at: string, status: 'completed' | 'rolled-back') =>
+    entry(at, `ro-1:${status}`, {
+      type: 'procedure',
+      procedure: 'feature-rollout',
+      changeId: 'ro-1',
+      status,
+      flags: [{ name: 'features/memory-context', from: null, to: '{"enabled":true,"percentage":100}' }],
+      taskDefinition: null,
+    });
+
+  it('is undone by feature-disable, with the rollout id; once rolled back, by nothing', () => {
+    expect(decide([rollout('2025-03-01T11:30:00.000Z', 'completed')]).culprit).toMatchObject({
+      procedure: 'feature-disable',
+      changeId: 'ro-1',
+    });
+    expect(
+      decide([
+        rollout('2025-03-01T11:30:00.000Z', 'completed'),
+        rollout('2025-03-01T11:40:00.000Z', 'rolled-back'),
+      ]).culprit,
+    ).toBeNull();
+  });
+});

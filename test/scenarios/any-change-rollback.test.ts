@@ -178,7 +178,7 @@ describe('any change rolled back: the router decides from the journal', () => {
     expect(pathOf(run)).toContain('RunConfigRollback');
     const [child] = runsOf(w, 'config-rollback');
     expect(child?.status).toBe('SUCCEEDED');
-    expect((child?.output as { changes: string[] }).changes).toContainEqual(
+    expect((child?.output as { changes?: string[] } | undefined)?.changes).toContainEqual(
       expect.stringMatching(/^mcp\/AUTONOMOUS_MODE: "true" \(v2\) -> "false", then restart api/),
     );
     // Restored by value: a new version, history intact; the API restarted reads it.

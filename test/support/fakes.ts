@@ -220,7 +220,7 @@ export class ScriptedServiceController implements ServiceController {
     if (!current) throw new ServiceNotFoundError(`service ${service} not found`);
     const stopped = current.deployments.find((d) => d.id === deploymentId);
     const previous = current.deployments.find((d) => d.id !== deploymentId && d.status === 'ACTIVE');
-    if (!stopped || stopped.rolloutState !== 'IN_PROGRESS' || !previous) {
+    if (stopped?.rolloutState !== 'IN_PROGRESS' || !previous) {
       throw new DeploymentNotStoppableError(`deployment ${deploymentId} of ${service} is not in progress`);
     }
     this.counter += 1;

@@ -91,14 +91,15 @@ describe('any change rolled back: the router decides from the journal', () => {
     ]);
     const [child] = runsOf(w, 'code-rollback');
     expect(child?.status).toBe('SUCCEEDED');
-    expect(pathOf(child as ExecutionRecord)).toEqual([
+    // The stability poll repeats as long as the deployment settles: its checks are left out here.
+    const polls = new Set(['WaitForStable', 'CheckStable']);
+    expect(pathOf(child as ExecutionRecord)).toContain('CheckStable');
+    expect(pathOf(child as ExecutionRecord).filter((s) => !polls.has(s))).toEqual([
       'ValidateInput',
       'AcquireLock',
       'PlanRollback',
       'ApplyRollback',
       'WaitForServices',
-      'WaitForStable',
-      'CheckStable',
       'ServiceStable',
       'VerifyApi',
       'VerifySidecar',

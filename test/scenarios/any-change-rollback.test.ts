@@ -259,6 +259,13 @@ describe('any change rolled back: the router decides from the journal', () => {
     expect((config.output as { changes: string[] }).changes).toContainEqual(
       expect.stringMatching(/^mcp\/AUTONOMOUS_MODE: "true" \(v2\) -> "false", then restart api/),
     );
+    // A selection that matches no change selects nothing (not every target).
+    const since = await w.engine.run('code-rollback', {
+      reason: 'What changed since now?',
+      plan: true,
+      since: new Date().toISOString(),
+    });
+    expect(since.output).toMatchObject({ action: 'nothing', changes: [] });
     expect(await apiOn(w)).toEqual({ taskDefinition: 'local:api:2', rollout: 'COMPLETED' });
     expect(await watched(w, AUTONOMOUS)).toEqual(versions);
     expect(await w.lock()).toBeUndefined();

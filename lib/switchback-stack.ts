@@ -72,6 +72,9 @@ export const STEP_SETTINGS: Readonly<
   'rollback-plan': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   // Stopping a deployment polls ECS for the deployment that carries the rollback (up to ~10 s a service).
   'rollback-apply': { timeout: Duration.seconds(50), memorySize: 256, inVpc: false },
+  // Rollback drills: SSM, CloudWatch SetAlarmState and alarm history, S3 reports.
+  'drill-input': { timeout: Duration.seconds(10), memorySize: 256, inVpc: false },
+  drill: { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
 };
 
 /**

@@ -80,6 +80,7 @@ const INITIAL_WATCHED: Readonly<Record<string, string>> = {
   ENABLE_CACHING: 'false',
   AUTONOMOUS_MODE: 'false',
   WORKERS: '4',
+  MARKER: 'false',
 };
 
 const LOCAL_ACCOUNT = '000000000000';

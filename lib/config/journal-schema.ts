@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DRILL_MARKER_KEY, drillMarkerName } from '../../functions/shared/drill-config';
 import { WatchedParameter, type WatchedParameters } from '../../functions/shared/watched-config';
 
 const ServiceKey = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a key such as worker: a-z, 0-9 and "-"');
@@ -81,6 +82,14 @@ export function watchedParameters(stage: StageShape): WatchedParameters {
     if (p === null) continue;
     out[key] = { ...p, name: p.name ?? `${prefix}/${key}` };
   }
+  // The drill marker: Switchback's own parameter that a config drill changes and the router puts
+  // back; read per request by nothing that serves users, so its change and rollback are harmless.
+  out[DRILL_MARKER_KEY] = {
+    name: drillMarkerName(stage.name),
+    validator: { type: 'boolean' },
+    readers: [{ service: 'api', reads: 'per-request' }],
+    secure: false,
+  };
   return out;
 }
 

@@ -37,6 +37,7 @@ const staging = synth.stages[0]!;
 const ARN = 'arn:<AWS::Partition>';
 const RA = '<AWS::Region>:<AWS::AccountId>';
 const FLAG = `${ARN}:ssm:${RA}:parameter/switchback/staging/features/memory-context`;
+const PAUSED = `${ARN}:ssm:${RA}:parameter/switchback/staging/automation/paused`;
 
 /** Every Allow (action on resource) of a role: its default policy and any policy attached to it. */
 function allGrants(role: Role): string[] {
@@ -78,6 +79,8 @@ describe('feature rollout: step permissions (staging from cdk.json)', () => {
         ...rolloutLogs,
         `ssm:GetParameter on ${FLAG}`,
         `ssm:PutParameter on ${FLAG}`,
+        // The kill switch, read before each phase that changes the flag; never written.
+        `ssm:GetParameter on ${PAUSED}`,
       ].sort(),
     );
     expect(grants('disable-feature')).toEqual(

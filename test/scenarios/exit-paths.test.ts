@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Fault, Hook } from '../../local/engine';
 import { World } from '../../local/world';
 import { alarmStateChange } from '../support/alarm-events';
-import { flagState, pathOf } from '../support/world';
+import { flagState, noticeOf, pathOf } from '../support/world';
 
 /**
  * The eight holes a fault-injection sweep found in the shared protocol, each as the scenario that
@@ -105,7 +105,7 @@ describe('every exit path accounted for', () => {
     const run = await w.engine.run('provider-cutover', CUTOVER);
 
     expect(run.error).toBe('RollbackFailedError');
-    const notice = JSON.parse(w.engine.notifications.at(-1)!.message);
+    const notice = noticeOf(w.engine.notifications.at(-1));
     // Before: "Maintenance mode is ON ... lock HELD" whatever happened.
     expect(notice).toMatchObject({
       outcome: 'rollback-failed',
@@ -208,7 +208,7 @@ describe('every exit path accounted for', () => {
     expect(run.error).toBe('RollbackFailedError');
     // Before: the flag said on, the API still served maintenance: false.
     expect((await w.apiHealth()).body).toMatchObject({ maintenance: true });
-    const notice = JSON.parse(w.engine.notifications.at(-1)!.message);
+    const notice = noticeOf(w.engine.notifications.at(-1));
     expect(notice).toMatchObject({
       maintenanceMode: 'on',
       apiMaintenance: 'on',

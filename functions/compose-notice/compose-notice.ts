@@ -134,7 +134,8 @@ function nextSteps(kind: Kind, env: string, execution: string): string[] {
 export function executionConsoleUrl(executionArn: string): string | undefined {
   const region = executionArn.split(':')[3] ?? '';
   // A rehearsal's executions are in no AWS region: no console has them.
-  if (!executionArn.startsWith('arn:') || !/^[a-z]{2}(-gov)?-[a-z]+-\d+$/.test(region)) return undefined;
+  if (!/^arn:aws[a-z-]*:states:[^:]+:\d{12}:execution:/.test(executionArn)) return undefined;
+  if (!/^[a-z]{2}(-gov)?-[a-z]+-\d+$/.test(region)) return undefined;
   return `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`;
 }
 
@@ -153,23 +154,39 @@ export function subjectOf(notice: Notice, env: string): string {
   return line.length <= SUBJECT_MAX ? line : `${line.slice(0, SUBJECT_MAX - 3)}...`;
 }
 
-/** `key: value` lines of the notice's own fields, nested objects flattened (`report.json`). */
+const scalar = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+
+/**
+ * `key: value` lines of the notice's own fields: nested objects flattened (`report.json`), a list
+ * of objects one line per item (`flags[0]: name=memory/provider, value=native, version=3`).
+ */
 function fieldLines(value: unknown, prefix = ''): string[] {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    const text = typeof value === 'string' ? value : JSON.stringify(value);
-    return [`  ${prefix}: ${text}`];
+  if (Array.isArray(value)) {
+    if (!value.some((v) => v !== null && typeof v === 'object'))
+      return [`  ${prefix}: ${value.map(scalar).join(', ')}`];
+    return value.map(
+      (v, i) =>
+        `  ${prefix}[${i}]: ${
+          v !== null && typeof v === 'object' && !Array.isArray(v)
+            ? Object.entries(v as Record<string, unknown>)
+                .map(([k, x]) => `${k}=${scalar(x)}`)
+                .join(', ')
+            : scalar(v)
+        }`,
+    );
   }
+  if (value === null || typeof value !== 'object') return [`  ${prefix}: ${scalar(value)}`];
   return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) =>
     prefix === '' && FRAME.has(k) ? [] : fieldLines(v, prefix ? `${prefix}.${k}` : k),
   );
 }
 
-/** Every `s3://` URI in the notice, with the field it came from. */
-function s3Uris(value: unknown, path = ''): { readonly field: string; readonly uri: string }[] {
-  if (typeof value === 'string') return value.startsWith('s3://') ? [{ field: path, uri: value }] : [];
+/** Every string field of the notice, with its path (`report.markdown`). */
+function strings(value: unknown, path = ''): { readonly field: string; readonly value: string }[] {
+  if (typeof value === 'string') return [{ field: path, value }];
   if (value === null || typeof value !== 'object') return [];
   return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) =>
-    s3Uris(v, path ? `${path}.${k}` : k),
+    strings(v, path ? `${path}.${k}` : k),
   );
 }
 
@@ -184,12 +201,17 @@ export function renderNotice(notice: Notice, execution: string): ComposedNotice 
   const env = notice.environment ?? 'unknown';
   const kind = KINDS[notice.outcome] ?? 'held';
   const fields = fieldLines(notice);
+  // The sending execution, then every other execution and S3 object the notice names.
   const links = [
     ...[executionConsoleUrl(execution)].filter(Boolean).map((u) => `  execution: ${u}`),
-    ...s3Uris(notice)
-      .map((r) => ({ ...r, url: objectConsoleUrl(r.uri) }))
-      .filter((r) => r.url)
-      .map((r) => `  ${r.field}: ${r.url}`),
+    ...strings(notice)
+      .filter((f) => !FRAME.has(f.field))
+      .map((f) => ({
+        ...f,
+        url: f.value.startsWith('s3://') ? objectConsoleUrl(f.value) : executionConsoleUrl(f.value),
+      }))
+      .filter((f) => f.url)
+      .map((f) => `  ${f.field}: ${f.url}`),
   ];
   const next = notice.next ? [notice.next] : nextSteps(kind, env, execution);
   const body = [

@@ -10,6 +10,7 @@ import { invokeStep } from '../../functions/shared/step';
 import { fakeDeps } from '../support/fakes';
 
 const EXEC = 'arn:aws:states:eu-west-1:123456789012:execution:switchback-prod-provider-cutover:chg-42';
+const ROLLBACK = 'arn:aws:states:eu-west-1:123456789012:execution:switchback-prod-provider-rollback:rb-1';
 const CONSOLE = `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${EXEC}`;
 
 /** Notices as the procedures' `notice()` states write them (provider cutover, backup). */
@@ -31,6 +32,11 @@ const NOTICES = {
       'VerifyMemoryThroughApi failed (SmokeTestError: write via API returned 500). Rolled back to native from the change record and verified. Lock released.',
     changeId: 'chg-42',
     failedStep: 'SmokeTestError',
+    rollbackExecution: ROLLBACK,
+    flags: [
+      { name: 'memory/provider', value: 'native', version: 3, changed: true },
+      { name: 'maintenance-mode', value: 'off', version: 1, changed: false },
+    ],
   },
   held: {
     outcome: 'rollback-failed',
@@ -86,6 +92,13 @@ describe('compose-notice: the notification people read', () => {
     expect(body).toContain('back on the state recorded before the change, as verified above');
     expect(body).toContain(`switchback describe ${EXEC} --env prod`);
     expect(body).toContain('  failedStep: SmokeTestError');
+    // A list of objects reads one line per item; the rollback's execution is linked too.
+    expect(body).toContain(
+      '  flags[0]: name=memory/provider, value=native, version=3, changed=true\n  flags[1]: name=maintenance-mode, value=off, version=1, changed=false',
+    );
+    expect(body).toContain(
+      `  rollbackExecution: https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${ROLLBACK}`,
+    );
   });
 
   it('held for an operator: ACTION NEEDED, the state as observed, how to free the lock', () => {

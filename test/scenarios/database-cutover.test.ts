@@ -320,7 +320,7 @@ describe('database-cutover', () => {
       expect(path).toContain('VerifyMapping');
       expect(path).not.toContain('MigrateVectors');
       expect(path).not.toContain('SwitchDatabase');
-      expect(path.slice(-6)).toEqual([
+      expect(path.slice(-7)).toEqual([
         'RollBack',
         'StartRollback',
         'WriteRollbackReport',
@@ -429,7 +429,7 @@ describe('database-cutover', () => {
       expect(run.cause).toContain('rls:');
       const path = pathOf(run);
       expect(path.indexOf('SwitchDatabase')).toBeLessThan(path.indexOf('SmokeTests'));
-      expect(path.slice(-6)).toEqual([
+      expect(path.slice(-7)).toEqual([
         'RollBack',
         'StartRollback',
         'WriteRollbackReport',

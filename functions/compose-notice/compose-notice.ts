@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SUBJECT_MAX } from '../shared/sns';
 import { defineStep } from '../shared/step';
 
 /**
@@ -22,11 +23,8 @@ const Input = z.strictObject({
   execution: z.string().min(1),
 });
 
-/**
- * SNS: "Subjects must be UTF-8 text with no line breaks or control characters, and less than 100
- * characters long"; email clients show only ASCII reliably, so anything else is replaced.
- */
-export const SUBJECT_MAX = 99;
+/** Subjects stay under SNS's limit; email clients show only ASCII reliably, so anything else is replaced. */
+export { SUBJECT_MAX };
 
 /** What is published: the subject, the plain-text body, and the notice as JSON for machines. */
 export interface ComposedNotice {

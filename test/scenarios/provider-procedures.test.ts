@@ -327,9 +327,19 @@ describe('provider-cutover', () => {
       'ObserveEnvironment',
       'ReleaseLeakedLock',
       'NotifyReleased',
+      'PublishReleasedNotice',
+      'Released',
     ]);
-    expect(w.engine.notifications.at(-1)?.attributes.outcome).toBe('lock-released');
-    expect(w.engine.notifications.at(-1)?.message).toContain(`${run.arn} ended ABORTED`);
+    const sent = w.engine.notifications.at(-1);
+    expect(sent?.attributes.outcome).toBe('lock-released');
+    expect(sent?.subject).toBe(
+      `Switchback ${w.config.environment}: released a lock left by a stopped execution`,
+    );
+    expect(sent?.message).toContain(`${run.arn} ended ABORTED`);
+    expect(noticeOf(sent)).toMatchObject({ stoppedExecution: run.arn, status: 'ABORTED' });
+    expect(sent?.message).toContain(
+      'What to do next\n  - Check the flags and the change record of the stopped execution',
+    );
   });
 });
 

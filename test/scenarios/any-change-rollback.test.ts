@@ -87,6 +87,7 @@ describe('any change rolled back: the router decides from the journal', () => {
       'WriteReport',
       'CloseIncident',
       'Notify',
+      'PublishNotice',
       'Done',
     ]);
     const [child] = runsOf(w, 'code-rollback');

@@ -17,6 +17,7 @@ import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig 
 import { OperationsDashboard } from './dashboard';
 import { type DataProcedureName, DataProtection } from './data-protection';
 import { DATABASE_PROCEDURES, DatabaseCutover, type DatabaseProcedureName } from './database-cutover';
+import { Drills } from './drills';
 import { ExecutionLock } from './execution-lock';
 import { FeatureRollout } from './feature-rollout';
 import { Flags } from './flags';
@@ -97,6 +98,7 @@ export const PROCEDURES = [
   'feature-rollout',
   'code-rollback',
   'config-rollback',
+  'drill',
 ] as const;
 export type ProcedureName = (typeof PROCEDURES)[number];
 
@@ -275,6 +277,15 @@ export class SwitchbackStack extends Stack {
       alarmCatalog: catalog,
       services: stage.services,
     });
+    // Rollback drills through the real detection path (a schedule only for the kinds the stage allows).
+    const drills = new Drills(this, 'Drills', {
+      context,
+      flags: this.flags,
+      backups: this.backups,
+      alarmCatalog: catalog,
+      drills: stage.drills,
+      journal: this.journal,
+    });
     const router = new RollbackRouter(this, 'RollbackRouter', {
       context,
       flags: this.flags,
@@ -329,6 +340,7 @@ export class SwitchbackStack extends Stack {
       'feature-rollout': features.rollout,
       'code-rollback': lkg.code,
       'config-rollback': lkg.config,
+      drill: drills.procedure,
     };
 
     const published: [ProcedureName | DataProcedureName | DatabaseProcedureName, Procedure][] = [
@@ -367,7 +379,7 @@ export class SwitchbackStack extends Stack {
     this.dashboard = new OperationsDashboard(this, 'Dashboard', {
       environment: stage.name,
       namespace: METRICS_NAMESPACE,
-      procedures: [...deployed, janitor],
+      procedures: [...deployed, janitor, drills.procedure],
       // Every alarm of the stack, whichever construct made it (created last, so none is missed).
       alarms: this.node.findAll().filter((c): c is Alarm => c instanceof Alarm),
     });

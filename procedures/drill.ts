@@ -123,6 +123,7 @@ export default {
           action: 'observe',
           ...COMMON,
           'changedVersion.$': '$.change.version',
+          'changedAt.$': '$.change.at',
           'attempt.$': '$.watch.attempt',
           'polls.$': '$.request.polls',
         },

@@ -15,6 +15,7 @@ const Observe = z.strictObject({
   action: z.literal('observe'),
   ...Common,
   changedVersion: z.number().int().min(1),
+  changedAt: z.iso.datetime(),
   attempt: z.number().int().min(0),
   polls: z.number().int().min(1),
 });
@@ -63,7 +64,10 @@ export const drill = defineStep({
       case 'observe': {
         const now = await watched(deps).get(input.marker.name);
         const attempt = input.attempt + 1;
-        const done = now?.value === OFF && now.version > input.changedVersion;
+        // Rolled back *and verified*: the marker back, and the rollback's own journal entry, which
+        // config-rollback writes only once it verified.
+        const done =
+          now?.value === OFF && now.version > input.changedVersion && (await verifiedRollback(deps, input));
         return {
           attempt,
           done,
@@ -88,6 +92,19 @@ export const drill = defineStep({
     }
   },
 });
+
+/** Whether a config-rollback that put the marker back was journaled (it journals after verifying). */
+async function verifiedRollback(deps: Deps, input: z.infer<typeof Observe>): Promise<boolean> {
+  if (!deps.journal) throw new ConfigurationError('The drill needs the change journal');
+  const entries = await deps.journal.list(deps.config.environment, { since: new Date(input.changedAt) });
+  return entries.some(
+    (e) =>
+      e.change.type === 'procedure' &&
+      e.change.procedure === 'config-rollback' &&
+      e.change.status === 'completed' &&
+      e.change.flags.some((f) => f.name === input.marker.key && f.to === OFF),
+  );
+}
 
 function watched(deps: Deps) {
   if (!deps.watched) throw new ConfigurationError('The drill needs the watched parameter store');

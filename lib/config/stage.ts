@@ -9,6 +9,7 @@ import {
 } from './alarm-schema';
 import { checkDataNetwork, DataConfig, runtimeDataOf } from './data-schema';
 import { checkDatabase, DatabaseStageConfig } from './database-schema';
+import { DrillsStageConfig } from './drill-schema';
 import { FeatureRolloutConfig } from './feature-rollout-schema';
 import { checkJournal, JournalStageConfig, protectedServices, watchedParameters } from './journal-schema';
 
@@ -124,6 +125,8 @@ export const StageConfig = z.strictObject({
   database: DatabaseStageConfig.optional(),
   /** The change journal, the watched app parameters and the bake period (lib/config/journal-schema.ts). */
   journal: JournalStageConfig.prefault({}),
+  /** Rollback drills through the real detection path (lib/config/drill-schema.ts); none allowed by default. */
+  drills: DrillsStageConfig.prefault({}),
 });
 export type StageConfig = z.infer<typeof StageConfig>;
 
@@ -202,6 +205,12 @@ export function toRuntimeConfig(
           },
         }
       : {}),
+    drills: {
+      kinds: [...stage.drills.kinds],
+      alarm: stage.drills.alarm,
+      pollSeconds: stage.drills.pollSeconds,
+      polls: stage.drills.polls,
+    },
     timing: { ...stage.timing },
   };
 }

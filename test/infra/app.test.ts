@@ -57,9 +57,9 @@ describe('two stages in one app (cdk.json: staging and prod)', () => {
         .filter((r) => r.Type === 'AWS::SSM::Parameter')
         .map((r) => r.Properties?.Name as string),
     );
-    // Every flag, every procedure's ARN, the lock table, journal table and backup bucket names.
-    // staging also deploys the data procedures.
-    expect(names[0]).toHaveLength(FLAG_NAMES.length + PROCEDURES.length + DATA_PROCEDURES.length + 3);
+    // Every flag, every procedure's ARN, the lock table, journal table and backup bucket names, and
+    // the drill marker. staging also deploys the data procedures.
+    expect(names[0]).toHaveLength(FLAG_NAMES.length + PROCEDURES.length + DATA_PROCEDURES.length + 4);
     expect(names[0]?.every((n) => n.startsWith('/switchback/staging/'))).toBe(true);
     expect(names[1]?.every((n) => n.startsWith('/switchback/prod/'))).toBe(true);
     expect(new Set(names.flat()).size).toBe(names.flat().length);

@@ -88,6 +88,7 @@ describe('cdk-nag AwsSolutions', () => {
         a.id
           .replace(/<[^>]+\.Arn>\/change-records\/[a-z0-9-]+\/\*/, '<bucket>/change-records/<env>/*')
           .replace(/<[^>]+\.Arn>\/incidents\/[a-z0-9-]+\/\*/, '<bucket>/incidents/<env>/*')
+          .replace(/<[^>]+\.Arn>\/drills\/[a-z0-9-]+\/\*/, '<bucket>/drills/<env>/*')
           .replace(/<[^>]+\.Arn>\/rollouts\/[a-z0-9-]+\/\*/, '<bucket>/rollouts/<env>/*')
           .replace(/execution:<[^>]+\.Name>:\*/, 'execution:<machine>:*')
           .replace(/<[^>]+\.Arn>\/(backups|task-results)\/[a-z0-9-]+\/\*/, '<bucket>/$1/<env>/*')
@@ -104,6 +105,7 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::<bucket>/backups/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/change-records/<env>/*]',
+      'AwsSolutions-IAM5[Resource::<bucket>/drills/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/incidents/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/rollouts/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/task-results/<env>/*]',

@@ -152,6 +152,7 @@ export class SwitchbackStack extends Stack {
         sidecarBaseUrl: stage.endpoints.sidecarBaseUrl,
         databaseConnection: stage.database?.source.connection,
       }),
+      logRetention,
     });
     this.backups = new BackupBucket(this, 'Backups', {
       noncurrentVersionDays: stage.backups.noncurrentVersionDays,

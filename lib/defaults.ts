@@ -59,16 +59,24 @@ export const KEY_DEFAULTS = {
   removalPolicy: RemovalPolicy.RETAIN,
 } as const satisfies KeyProps;
 
+/** The lock table's TTL attribute: epoch seconds, set on incident items only (never on a lock). */
+export const LOCK_TABLE_TTL_ATTRIBUTE = 'expiresAt';
+
 /**
  * The lock table: on-demand (a handful of writes per change), point-in-time recovery, encrypted
  * with the AWS managed key (the state machines reach it through the DynamoDB integration, which
- * needs no key grant for `aws/dynamodb`), retained.
+ * needs no key grant for `aws/dynamodb`), retained. It also holds each environment's incident item
+ * (`<env>#incident`, the rollback router's one incident per alarm storm), whose `expiresAt` ends its
+ * cool-down; DynamoDB's TTL deletes it some time after that (the router already treats an expired
+ * incident as absent, so the deletion changes no decision, it only keeps closed incidents from
+ * piling up). A lock item never carries `expiresAt`, so a lock never expires.
  */
 export const LOCK_TABLE_DEFAULTS = {
   partitionKey: { name: 'pk', type: AttributeType.STRING },
   billingMode: BillingMode.PAY_PER_REQUEST,
   pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
   encryption: TableEncryption.AWS_MANAGED,
+  timeToLiveAttribute: LOCK_TABLE_TTL_ATTRIBUTE,
   removalPolicy: RemovalPolicy.RETAIN,
 } as const satisfies TableProps;
 

@@ -9,6 +9,7 @@ import { FLAG_NAMES } from '../../functions/shared/flags';
 import { BackupBucket } from '../../lib/backup-bucket';
 import { FLAG_RESOURCE_TYPE, Flags } from '../../lib/flags';
 import type { SwitchbackStack } from '../../lib/switchback-stack';
+import { allStates, PROCEDURE_NAMES, PROCEDURES } from '../../procedures/index';
 import { allIamStatements, flat, resourceOf, scratchApp, stage, synthApp, toArray } from './support';
 
 interface FlagCall {
@@ -184,6 +185,33 @@ describe('lock table', () => {
     });
     expect(t.Properties.TableName).toBeUndefined();
     expect(t.DeletionPolicy).toBe('Retain');
+  });
+
+  it('expires incident items by their expiresAt, and no definition ever writes expiresAt on a lock', () => {
+    expect(t.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    const writes: string[] = [];
+    for (const name of PROCEDURE_NAMES) {
+      for (const [state, s] of allStates(PROCEDURES[name].States)) {
+        const resource = String(s.Resource ?? '');
+        if (!resource.startsWith('arn:aws:states:::dynamodb:')) continue;
+        const p = s.Parameters as Record<string, unknown>;
+        if (p.TableName !== `\${LockTableName}`) continue;
+        const item = (p.Item ?? p.Key) as { pk: Record<string, string> };
+        const key = item.pk.S ?? item.pk['S.$'];
+        const setsTtl =
+          (p.Item !== undefined && 'expiresAt' in (p.Item as object)) ||
+          /\bexpiresAt\b/.test(String(p.UpdateExpression ?? ''));
+        if (setsTtl) writes.push(`${name}.${state} on ${key}`);
+        // The lock item is keyed by the bare environment: it must never carry a TTL.
+        if (key === `\${Environment}`) expect(setsTtl, `${name}.${state}`).toBe(false);
+      }
+    }
+    // The writes that set it are the incident's: opened, closed, and closed as orphaned.
+    expect(writes.sort()).toEqual([
+      `lock-janitor.ReleaseOrphanedIncident on \${Environment}#incident`,
+      'rollback-router.CloseIncident on $.route.incident.key',
+      'rollback-router.OpenIncident on $.route.incident.key',
+    ]);
   });
 });
 

@@ -92,7 +92,9 @@ export const FUNCTION_DEFAULTS = {
 
 /**
  * Local esbuild bundling only (never Docker). The AWS SDK v3 is provided by the Lambda runtime;
- * everything else (Powertools, zod) is bundled and minified, with source maps for stack traces.
+ * everything else (Powertools, zod) is bundled and minified, with source maps for stack traces
+ * (mappings only, no `sourcesContent`: Node maps a stack to file and line without the sources, and
+ * the map shrinks from 2.2 MB to 0.7 MB per function; see docs/decisions/0002-bundles.md).
  * `keepNames`: error classes name themselves from `new.target.name`, and those names are the
  * contract with the ASL's Retry/Catch; minified class names would break every named Catch.
  */
@@ -101,6 +103,7 @@ export const BUNDLING_DEFAULTS = {
   minify: true,
   keepNames: true,
   sourceMap: true,
+  sourcesContent: false,
   target: 'node24',
   format: OutputFormat.CJS,
   forceDockerBundling: false,

@@ -25,7 +25,8 @@ import { HealthProbe } from './health-probe';
 import { HouseFunction } from './house-function';
 import { LkgRollbacks } from './lkg-rollbacks';
 import { Notifications } from './notifications';
-import type { Procedure, ProcedureContext } from './procedure';
+import { OperatorPolicy } from './operator-policy';
+import { Procedure, type ProcedureContext } from './procedure';
 import { ProviderProcedures } from './provider-procedures';
 import { RollbackAlarms } from './rollback-alarms';
 import { RollbackRouter } from './rollback-router';
@@ -147,6 +148,8 @@ export class SwitchbackStack extends Stack {
   public readonly dashboard: OperationsDashboard;
   /** Every change to the protected stack, whoever made it: the table and the rules that feed it. */
   public readonly journal: ChangeJournal;
+  /** The managed policy the operators need for the `switchback` CLI (output as OperatorPolicyArn). */
+  public readonly operatorPolicy: OperatorPolicy;
 
   constructor(scope: Construct, id: string, props: SwitchbackStackProps) {
     super(scope, id, props);
@@ -159,6 +162,7 @@ export class SwitchbackStack extends Stack {
         sidecarBaseUrl: stage.endpoints.sidecarBaseUrl,
         databaseConnection: stage.database?.source.connection,
       }),
+      logRetention,
     });
     this.backups = new BackupBucket(this, 'Backups', {
       noncurrentVersionDays: stage.backups.noncurrentVersionDays,
@@ -393,5 +397,21 @@ export class SwitchbackStack extends Stack {
     });
     new CfnOutput(this, 'JournalTableName', { value: this.journal.table.tableName });
     new CfnOutput(this, 'FlagPrefix', { value: parameterPrefix(stage) });
+    this.operatorPolicy = new OperatorPolicy(this, 'Operator', {
+      environment: stage.name,
+      cliPrefix: `/switchback/${stage.name}`,
+      stateMachines: published.map(([, p]) => p.stateMachine),
+      approvals: published
+        .filter(([name]) => Procedure.definition(name).includes('.waitForTaskToken'))
+        .map(([, p]) => p.stateMachine),
+      lockTable: this.lock.table,
+      journalTable: this.journal.table,
+      backups: this.backups,
+    });
+    new CfnOutput(this, 'OperatorPolicyArn', {
+      value: this.operatorPolicy.policy.managedPolicyArn,
+      description:
+        'Attach to the operators (role or group): what the switchback CLI needs, on this stack only',
+    });
   }
 }

@@ -94,6 +94,7 @@ describe('cdk-nag AwsSolutions', () => {
           .replace(/<[^>]+\.Arn>\/(backups|task-results)\/[a-z0-9-]+\/\*/, '<bucket>/$1/<env>/*')
           .replace(/task-definition\/[A-Za-z0-9]+:\*/, 'task-definition/<family>:*')
           .replace(/:task\/[a-z0-9-]+\/\*/, ':task/<cluster>/*')
+          .replace(/:parameter\/switchback\/[a-z0-9-]+\/\*/, ':parameter/switchback/<env>/*')
           .replace(
             /:(service-deployment|service-revision)\/[a-z0-9-]+\/[a-z0-9-]+\/\*/,
             ':$1/<cluster>/<service>/*',
@@ -113,6 +114,8 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:service-revision/<cluster>/<service>/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/<family>:*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<cluster>/*]',
+      // The operator policy: the CLI's discovery parameters of the stage (lib/operator-policy.ts).
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/switchback/<env>/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<machine>:*]',
       'AwsSolutions-S1',
       'AwsSolutions-SQS3',

@@ -1,5 +1,5 @@
 import { ArnFormat, Duration, Stack, TimeZone } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Schedule, ScheduleExpression, ScheduleTargetInput, TimeWindow } from 'aws-cdk-lib/aws-scheduler';
@@ -7,7 +7,7 @@ import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { type AlarmCatalog, alarmName } from '../functions/shared/alarm-catalog';
+import { type AlarmCatalog, alarmName, RECOVERY_TARGETS } from '../functions/shared/alarm-catalog';
 import { drillMarkerName } from '../functions/shared/drill-config';
 import { METRICS_NAMESPACE } from '../functions/shared/metrics';
 import type { BackupBucket } from './backup-bucket';
@@ -39,6 +39,8 @@ export class Drills extends Construct {
   public readonly marker: StringParameter;
   public readonly schedules: readonly Schedule[];
   public readonly deadLetters?: Queue;
+  /** Alarms when a drill's alarm -> verified phase exceeded seed 004's target. */
+  public readonly missedTarget: Alarm;
 
   constructor(scope: Construct, id: string, props: DrillsProps) {
     super(scope, id);
@@ -84,6 +86,23 @@ export class Drills extends Construct {
       }),
     );
     this.procedure = new Procedure(this, 'Procedure', { name: 'drill', context });
+    // A failed drill alarms through the procedure's own execution alarms; a drill that passed but
+    // took longer than seed 004's alarm -> verified target alarms here.
+    this.missedTarget = new Alarm(this, 'DrillMissedTarget', {
+      alarmDescription: `Switchback ${context.environment}: a rollback drill took longer than seed 004's target from alarm to verified (${RECOVERY_TARGETS.total / 60} min); see drills/${context.environment}/ in the backup bucket.`,
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: 'DrillSeconds',
+        dimensionsMap: { Environment: context.environment, Kind: 'config', Phase: 'alarmToRolledBack' },
+        statistic: 'Maximum',
+        period: Duration.hours(1),
+      }),
+      threshold: RECOVERY_TARGETS.total,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.missedTarget.addAlarmAction(new SnsAction(context.topic));
 
     if (drills.kinds.length === 0) {
       this.schedules = [];

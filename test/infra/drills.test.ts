@@ -65,6 +65,24 @@ describe('rollback drills', () => {
     });
   });
 
+  it('a drill that missed seed 004 alarm -> verified target alarms the topic', () => {
+    const alarm = resourceOf(template, stack, drills.missedTarget).Properties;
+    expect(alarm).toMatchObject({
+      MetricName: 'DrillSeconds',
+      Namespace: 'Switchback',
+      Threshold: 900,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarm.Dimensions).toEqual(
+      expect.arrayContaining([
+        { Name: 'Phase', Value: 'alarmToRolledBack' },
+        { Name: 'Kind', Value: 'config' },
+      ]),
+    );
+    expect(flat(stack, (alarm.AlarmActions as unknown[])[0])).toBe(flat(stack, stack.notifications.topic.topicArn));
+  });
+
   it('a stage allows no drill kind by default: no schedule; an unknown drill alarm fails the synth', () => {
     const plain = synthApp([stage({ name: 'plain' })]);
     try {

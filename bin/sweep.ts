@@ -168,11 +168,20 @@ async function runCase(
     const execution = await run.done;
     clearTimeout(timer);
     recording = false;
-    const verdict = checkEndState(await observe(world, execution), {
+    const judged = checkEndState(await observe(world, execution), {
       before,
       forward,
       normalize: (v) => normalizeFlags(world, v),
     });
+    // Stopped by the sweep itself: whatever it left, the procedure did not end by itself.
+    const verdict: Verdict =
+      execution.error === 'SweepTimeout'
+        ? {
+            ...judged,
+            ok: false,
+            violations: [`still running after ${opts.timeout} s`, ...judged.violations],
+          }
+        : judged;
     record?.done?.(
       {
         procedure,

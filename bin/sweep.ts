@@ -11,6 +11,7 @@
  *   npm run sweep
  *   npm run sweep -- --procedure provider-cutover,provider-rollback --kinds fail,once,after,compensation
  *   npm run sweep -- --jobs 2 --out sweep.json
+ *   npm run sweep -- --states nested --kinds fail,once   (only the Task states of nested executions)
  *   npm run sweep -- --record test/fixtures/sweep && npx biome check --write test/fixtures
  *     (re-records what the stubbed sweep in the test suite replays)
  */
@@ -53,6 +54,11 @@ const opts = new Command()
   .name('sweep')
   .option('--procedure <names>', 'comma-separated procedures (default: every rehearsable one)')
   .option('--kinds <kinds>', `comma-separated: ${SWEEP_KINDS.join(', ')}`, 'fail,once,compensation')
+  .option(
+    '--states <which>',
+    "Task states to fail: 'own' (the procedure's), 'nested' (those of the executions it starts, each qualified by its parent) or 'all'",
+    'all',
+  )
   .option('--jobs <n>', 'runs at a time (each its own world)', (v) => Number.parseInt(v, 10), 1)
   .option('--timeout <s>', 'seconds a run may take before it is stopped (counted as inconsistent)', '180')
   .option('--out <file>', 'write every run, with its verdict, as JSON (rewritten after each procedure)')
@@ -64,6 +70,7 @@ const opts = new Command()
   .opts<{
     procedure?: string;
     kinds: string;
+    states: string;
     jobs: number;
     timeout: string;
     out?: string;
@@ -78,6 +85,13 @@ for (const p of procedures)
   if (!REHEARSABLE.includes(p))
     throw new Error(`"${p}" cannot run in a local world; choose from: ${REHEARSABLE.join(', ')}`);
 const timeoutMs = Number(opts.timeout) * 1000;
+if (!['own', 'nested', 'all'].includes(opts.states))
+  throw new Error(`--states takes own, nested or all, not "${opts.states}"`);
+/** The single-fault cases of a procedure at the Task states `--states` names. */
+const casesOf = (procedure: string, reached: readonly Fault[]) =>
+  singleFaultCases(procedure, reached, kinds, { nested: opts.states !== 'own' }).filter(
+    (c) => opts.states !== 'nested' || c.faults[0]?.parent !== undefined,
+  );
 
 interface Row {
   readonly procedure: string;
@@ -283,7 +297,7 @@ async function main() {
     `${'procedure'.padEnd(18)} ${'fault'.padEnd(12)} ${'at'.padEnd(60)} ${'end state'.padEnd(9)} invariant\n`,
   );
   const rows: Row[] = [];
-  const coverage: { procedure: string; tasks: number; reached: number }[] = [];
+  const coverage: { procedure: string; tasks: number; reached: number; nested: number }[] = [];
   for (const procedure of procedures) {
     const clean = await runCaseOnce(procedure, { kind: 'none', at: '(clean run)', faults: [] });
     print(clean);
@@ -293,10 +307,11 @@ async function main() {
       procedure,
       tasks: failableStates(procedure as ProcedureName).length,
       reached: ownTasks(procedure, clean.reached).length,
+      nested: clean.reached.length - ownTasks(procedure, clean.reached).length,
     });
-    rows.push(...(await runAll(procedure, singleFaultCases(procedure, clean.reached, kinds), forward)));
+    rows.push(...(await runAll(procedure, casesOf(procedure, clean.reached), forward)));
     const first = pointOfNoReturn(procedure, clean.reached);
-    if (kinds.includes('compensation') && first) {
+    if (kinds.includes('compensation') && first && opts.states !== 'nested') {
       const entry = await runCaseOnce(procedure, compensationEntry(first), forward);
       print(entry);
       rows.push(entry, ...(await runAll(procedure, compensationCases(first, entry.afterFault), forward)));
@@ -310,12 +325,12 @@ async function main() {
   for (const c of coverage) {
     const mine = rows.filter((r) => r.procedure === c.procedure);
     process.stdout.write(
-      `  ${c.procedure.padEnd(18)} ${String(c.reached).padStart(3)} of ${String(c.tasks).padStart(3)} Task states on the clean path; runs: fail ${by(mine, 'fail')}, once ${by(mine, 'once')}, after ${by(mine, 'after')}, compensation ${by(mine, 'compensation')}; inconsistent ${mine.filter((r) => !r.verdict.ok).length}\n`,
+      `  ${c.procedure.padEnd(18)} ${String(c.reached).padStart(3)} of ${String(c.tasks).padStart(3)} Task states on the clean path (and ${c.nested} of its nested executions); runs: fail ${by(mine, 'fail')}, once ${by(mine, 'once')}, after ${by(mine, 'after')}, compensation ${by(mine, 'compensation')}; inconsistent ${mine.filter((r) => !r.verdict.ok).length}\n`,
     );
   }
   const states = coverage.reduce((n, c) => n + c.reached, 0);
   process.stdout.write(
-    `  ${states} Task states x ${coverage.length} procedures; ${rows.length} runs (fail ${by(rows, 'fail')}, once ${by(rows, 'once')}, after ${by(rows, 'after')}, compensation ${by(rows, 'compensation')}, clean ${by(rows, 'none')}): ${rows.length - bad.length} consistent, ${bad.length} inconsistent, ${unreached.length} whose fault was not reached; ${retried} world(s) started again; ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+    `  ${states} Task states (+ ${coverage.reduce((n, c) => n + c.nested, 0)} of nested executions) x ${coverage.length} procedures; ${rows.length} runs (fail ${by(rows, 'fail')}, once ${by(rows, 'once')}, after ${by(rows, 'after')}, compensation ${by(rows, 'compensation')}, clean ${by(rows, 'none')}): ${rows.length - bad.length} consistent, ${bad.length} inconsistent, ${unreached.length} whose fault was not reached; ${retried} world(s) started again; ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
   );
   for (const r of bad)
     process.stdout.write(`  INCONSISTENT ${r.procedure} ${r.kind} ${r.at}: ${describeVerdict(r.verdict)}\n`);

@@ -83,19 +83,25 @@ export const faultLabel = (f: Fault) => `${f.parent ? `${f.parent}>` : ''}${f.pr
 export const ownTasks = (procedure: string, reached: readonly Fault[]) =>
   reached.filter((f) => f.procedure === procedure && f.parent === undefined);
 
-/** Single-fault cases at each Task of `procedure` that its clean run reached. */
+/**
+ * Single-fault cases at each Task of `procedure` that its clean run reached; with `nested`, also
+ * at each Task its nested executions reached (the backups a cutover takes, the rollback the router
+ * starts), each fault qualified by the procedure that started the execution.
+ */
 export function singleFaultCases(
   procedure: string,
   reached: readonly Fault[],
   kinds: readonly SweepKind[],
+  o: { readonly nested?: boolean } = {},
 ): SweepCase[] {
+  const at = o.nested ? reached : ownTasks(procedure, reached);
   return (['fail', 'once', 'after'] as const)
     .filter((k) => kinds.includes(k))
     .flatMap((kind) =>
-      ownTasks(procedure, reached).map((f) => ({
+      at.map((f) => ({
         kind,
         at: faultLabel(f),
-        faults: [{ procedure, state: f.state, ...(kind === 'fail' ? {} : { kind }) }],
+        faults: [{ ...f, ...(kind === 'fail' ? {} : { kind }) }],
       })),
     );
 }

@@ -28,6 +28,7 @@ import { failableStates, NOT_REHEARSED } from '../local/rehearsal-checks';
 import {
   compensationCases,
   compensationEntry,
+  faultLabel,
   ownTasks,
   pointOfNoReturn,
   type Recording,
@@ -58,6 +59,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await world?.close();
 });
+
+/** The executions of a run a fault applies to: of its procedure, started by its parent (or the run itself). */
+const executionsAt = (run: StubbedRun, f: Fault) =>
+  run.engine.executions.filter(
+    (e) =>
+      e.procedure === f.procedure &&
+      (f.parent === undefined
+        ? e.arn === run.execution.arn
+        : run.engine.executions.find((p) => p.arn === e.parentArn)?.procedure === f.parent),
+  );
 
 /** Why a run is not consistent, as observed; empty when it is. */
 function problems(c: SweepCase, run: StubbedRun, forward?: Readonly<Record<string, string>>): string[] {
@@ -137,32 +148,32 @@ describe.each(RECORDED)('%s, steps stubbed', (procedure) => {
     for (const state of own) expect(failableStates(procedure)).toContain(state);
   });
 
-  it('a failure at each Task it reaches ends consistent, the failure taken at that state', async () => {
-    const cases = singleFaultCases(procedure, reached, ['fail']);
-    expect(cases.length).toBe(ownTasks(procedure, reached).length);
+  it('a failure at each Task it reaches (its nested executions too) ends consistent, the failure taken at that state', async () => {
+    const cases = singleFaultCases(procedure, reached, ['fail'], { nested: true });
+    expect(cases.length).toBe(reached.length);
     const failedThere = (c: SweepCase, run: StubbedRun) => {
-      const state = c.faults[0]?.state;
-      return run.execution.steps.some((s) => s.state === state && s.error === 'InjectedFailureError')
+      const f = c.faults[0] as Fault;
+      return executionsAt(run, f).some((e) =>
+        e.steps.some((s) => s.state === f.state && s.error === 'InjectedFailureError'),
+      )
         ? []
-        : [`${state} did not fail with InjectedFailureError`];
+        : [`${faultLabel(f)} did not fail with InjectedFailureError`];
     };
     expect(await sweep(cases, failedThere)).toEqual({});
   });
 
   it("a once-only transient fault at each Task is absorbed by the state's Retry (the run ends as the clean one), or handled as a failure", async () => {
-    const cases = singleFaultCases(procedure, reached, ['once']);
-    expect(cases.length).toBeGreaterThan(0);
-    const retried = new Set(
-      taskStates(PROCEDURES[procedure] as never)
-        .filter((t) => t.definition.Retry)
-        .map((t) => t.name),
-    );
+    const cases = singleFaultCases(procedure, reached, ['once'], { nested: true });
+    expect(cases.length).toBe(reached.length);
     const absorbed = (c: SweepCase, run: StubbedRun) => {
-      const state = c.faults[0]?.state as string;
-      if (!retried.has(state)) return [];
-      const step = run.execution.steps.find((s) => s.state === state);
+      const f = c.faults[0] as Fault;
+      const task = taskStates(PROCEDURES[f.procedure as ProcedureName] as never).find(
+        (t) => t.name === f.state,
+      );
+      if (!task?.definition.Retry) return [];
       const out: string[] = [];
-      if (!step || step.retries < 1) out.push(`${state} was not retried`);
+      if (!executionsAt(run, f).some((e) => e.steps.some((s) => s.state === f.state && s.retries > 0)))
+        out.push(`${faultLabel(f)} was not retried`);
       if (run.execution.status !== clean?.execution.status)
         out.push(`ended ${run.execution.status}, the clean run ${clean?.execution.status}`);
       if (verdictOf(run, forward).endState !== 'forward') out.push('did not end forward');
@@ -171,9 +182,9 @@ describe.each(RECORDED)('%s, steps stubbed', (procedure) => {
     expect(await sweep(cases, absorbed)).toEqual({});
   });
 
-  it("a failure after each Task's side effect ends consistent", async () => {
-    const cases = singleFaultCases(procedure, reached, ['after']);
-    expect(cases.length).toBeGreaterThan(0);
+  it("a failure after each Task's side effect (its nested executions' too) ends consistent", async () => {
+    const cases = singleFaultCases(procedure, reached, ['after'], { nested: true });
+    expect(cases.length).toBe(reached.length);
     expect(await sweep(cases)).toEqual({});
   });
 

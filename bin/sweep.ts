@@ -34,6 +34,7 @@ import { defaultInput, REHEARSABLE, runSetup, startRehearsalWorld } from '../loc
 import {
   compensationCases,
   compensationEntry,
+  hasRetry,
   ownTasks,
   pointOfNoReturn,
   type Recording,
@@ -187,15 +188,21 @@ async function runCase(
       forward,
       normalize: (v) => normalizeFlags(world, v),
     });
-    // Stopped by the sweep itself: whatever it left, the procedure did not end by itself.
-    const verdict: Verdict =
-      execution.error === 'SweepTimeout'
-        ? {
-            ...judged,
-            ok: false,
-            violations: [`still running after ${opts.timeout} s`, ...judged.violations],
-          }
-        : judged;
+    // Stopped by the sweep itself: whatever it left, the procedure did not end by itself. A
+    // once-only fault at a state with Retry must be absorbed: the run ends as a clean one.
+    const also = [
+      ...(execution.error === 'SweepTimeout' ? [`still running after ${opts.timeout} s`] : []),
+      ...(c.kind === 'once' &&
+      hasRetry(c.faults[0] as Fault) &&
+      (execution.status !== 'SUCCEEDED' || judged.endState !== 'forward')
+        ? [
+            `the transient error at ${c.at} was not absorbed by its Retry (${execution.status}, ${judged.endState})`,
+          ]
+        : []),
+    ];
+    const verdict: Verdict = also.length
+      ? { ...judged, ok: false, violations: [...also, ...judged.violations] }
+      : judged;
     record?.done?.(
       {
         procedure,

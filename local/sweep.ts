@@ -106,6 +106,10 @@ export function singleFaultCases(
     );
 }
 
+/** Whether a fault's state retries its errors: a once-only fault there must be absorbed. */
+export const hasRetry = (f: Fault): boolean =>
+  tasksOf(f.procedure).some((t) => t.name === f.state && t.definition.Retry !== undefined);
+
 /**
  * The first fault of the compensation cases: the point of no return (`COMPENSATIONS[procedure].from`)
  * fails after its task ran, so the compensation has a real change to undo. Undefined for

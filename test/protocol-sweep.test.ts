@@ -29,6 +29,7 @@ import {
   compensationCases,
   compensationEntry,
   faultLabel,
+  hasRetry,
   ownTasks,
   pointOfNoReturn,
   type Recording,
@@ -167,10 +168,7 @@ describe.each(RECORDED)('%s, steps stubbed', (procedure) => {
     expect(cases.length).toBe(reached.length);
     const absorbed = (c: SweepCase, run: StubbedRun) => {
       const f = c.faults[0] as Fault;
-      const task = taskStates(PROCEDURES[f.procedure as ProcedureName] as never).find(
-        (t) => t.name === f.state,
-      );
-      if (!task?.definition.Retry) return [];
+      if (!hasRetry(f)) return [];
       const out: string[] = [];
       if (!executionsAt(run, f).some((e) => e.steps.some((s) => s.state === f.state && s.retries > 0)))
         out.push(`${faultLabel(f)} was not retried`);

@@ -4,7 +4,9 @@
  * reports record them, for the three situations it handles:
  *   - nothing in flight: the last completed provider cutover is rolled back;
  *   - a cutover in flight: it is stopped (lock taken over first) and its change rolled back;
- *   - a storm of 20 alarm events at once: one rollback, 19 events recorded on the incident.
+ *   - a storm of 20 alarm events at once: one rollback, 19 events recorded on the incident;
+ *   - a CI deploy of a bad build: code-rollback to the last known good task definition;
+ *   - a hand edit of AUTONOMOUS_MODE applied by a restart: config-rollback to the last known good value.
  * Stability polls and the post-stop settle wait are shortened to 50 ms, as in `bench/run.ts`.
  *
  *   npm run bench -- [--runs N]        (after the provider procedures)
@@ -43,7 +45,7 @@ function median(samples: number[]): number {
 function record(r: Row, run: ExecutionRecord, wallMs: number) {
   const output = run.output as { outcome?: string; phases?: Record<Phase, number | null> } | undefined;
   if (run.status !== 'SUCCEEDED' || output?.outcome !== 'rolled-back')
-    throw new Error(`router ended ${run.status} ${output?.outcome ?? run.error}`);
+    throw new Error(`router ended ${run.status} ${output?.outcome ?? run.error}: ${run.cause ?? ''}`);
   for (const p of PHASES) r.phases[p].push((output.phases?.[p] ?? Number.NaN) * 1000);
   r.wall.push(wallMs);
 }
@@ -71,6 +73,16 @@ export async function routerBench(runs: number): Promise<void> {
   const quiet = row('nothing in flight: last completed cutover rolled back');
   const flying = row('cutover in flight: stopped, its change rolled back');
   const storm = row('storm of 20 alarm events: one rollback');
+  const code = row('CI deploy of a bad build: code-rollback to the last known good');
+  const config = row('hand edit of AUTONOMOUS_MODE: config-rollback to the last known good');
+  const settled = async () => {
+    for (let n = 0; n < 400; n++) {
+      if ((await world.services.describe('api')).deployments[0]?.rolloutState === 'COMPLETED') return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('the API did not settle after the change');
+  };
+  const autonomous = world.config.journal?.watched['mcp/AUTONOMOUS_MODE']?.name ?? '';
   const cutover = async () => {
     const r = await world.engine.run('provider-cutover', { reason: 'bench cutover' });
     if (r.status !== 'SUCCEEDED') throw new Error(`cutover ended ${r.status}: ${r.error} ${r.cause}`);
@@ -83,9 +95,35 @@ export async function routerBench(runs: number): Promise<void> {
     });
   try {
     for (let i = 0; i < runs; i++) {
-      await cutover();
+      // Somebody else's changes first: the router picks the rollback from the journal. (The last
+      // known good is judged over its bake with no rollback alarm of the stage: before this
+      // iteration's other alarms, the state the journal first saw still counts.)
+      world.parameters.putParameter(autonomous, 'true', 'String');
+      await world.services.redeploy('api');
+      await settled();
       await clearIncident();
       let t = performance.now();
+      record(
+        config,
+        await world.engine.run('rollback-router', world.alarmEvent('s004-error-rate')),
+        performance.now() - t,
+      );
+      await world.services.redeploy(
+        'api',
+        world.services.registerTaskDefinition('api', { FAULT_ERROR_PERCENT: '50' }),
+      );
+      await settled();
+      await clearIncident();
+      t = performance.now();
+      record(
+        code,
+        await world.engine.run('rollback-router', world.alarmEvent('s004-error-rate')),
+        performance.now() - t,
+      );
+
+      await cutover();
+      await clearIncident();
+      t = performance.now();
       record(
         quiet,
         await world.engine.run('rollback-router', alarmStateChange(alarm)),
@@ -141,7 +179,7 @@ export async function routerBench(runs: number): Promise<void> {
     `| situation | alarm -> router ms | router -> rollback ms | rollback -> verified ms | alarm -> verified ms | wall ms |`,
   );
   console.log('|---|---:|---:|---:|---:|---:|');
-  for (const r of [quiet, flying, storm]) {
+  for (const r of [quiet, flying, storm, code, config]) {
     const cells = PHASES.map((p) => median(r.phases[p]).toFixed(0));
     console.log(`| ${r.name} | ${cells.join(' | ')} | ${median(r.wall).toFixed(0)} |`);
   }

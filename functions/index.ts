@@ -19,6 +19,9 @@ import { observeHold } from './observe-hold/observe-hold';
 import { planResponse } from './plan-response/plan-response';
 import { requestApproval } from './request-approval/request-approval';
 import { restartService } from './restart-service/restart-service';
+import { rollbackApply } from './rollback-apply/rollback-apply';
+import { rollbackInput } from './rollback-input/rollback-input';
+import { rollbackPlan } from './rollback-plan/rollback-plan';
 import { rollout } from './rollout/rollout';
 import { routeAlarm } from './route-alarm/route-alarm';
 import { scaleService } from './scale-service/scale-service';
@@ -63,6 +66,10 @@ export const STEPS = {
   'observe-hold': observeHold,
   // The change journal: EventBridge rules on ECS deployments and Parameter Store changes.
   journal,
+  // Any change rolled back: code-rollback and config-rollback to the last known good.
+  'rollback-input': rollbackInput,
+  'rollback-plan': rollbackPlan,
+  'rollback-apply': rollbackApply,
 } as const;
 
 export type StepName = keyof typeof STEPS;

@@ -70,6 +70,69 @@ export class ChangeJournal extends Construct {
     );
   }
 
+  /** Lets a step read the journal (a rollback plan, `switchback history`): Query on this table only. */
+  grantRead(fn: HouseFunction): void {
+    fn.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['dynamodb:Query'], resources: [this.table.tableArn] }),
+    );
+  }
+
+  /**
+   * Lets a step read the watched parameters' current versions (`GetParameter`, never decrypted:
+   * no kms:Decrypt), and with `read-write` put back the values of those that are not SecureStrings
+   * (`PutParameter` on exactly those ARNs).
+   */
+  grantWatched(fn: HouseFunction, access: 'read' | 'read-write'): void {
+    const stack = Stack.of(this);
+    const arn = (name: string) =>
+      stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.slice(1) });
+    const all = Object.values(this.props.watched);
+    if (all.length === 0) return;
+    fn.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['ssm:GetParameter'], resources: all.map((p) => arn(p.name)) }),
+    );
+    const writable = all.filter((p) => !p.secure);
+    if (access === 'read-write' && writable.length > 0) {
+      fn.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['ssm:PutParameter'], resources: writable.map((p) => arn(p.name)) }),
+      );
+    }
+  }
+
+  /**
+   * Lets a step stop an ECS deployment of the given services with ROLLBACK (`EcsServiceController
+   * .stopDeployment`): list, describe and stop their service deployments and describe their
+   * revisions, as AWS's own sample policy for service deployments scopes them.
+   */
+  grantStopDeployment(fn: HouseFunction, services: readonly string[]): void {
+    const stack = Stack.of(this);
+    const { cluster } = this.props;
+    const arn = (resource: string, name: string, suffix = '') =>
+      stack.formatArn({ service: 'ecs', resource, resourceName: `${cluster}/${name}${suffix}` });
+    const deployments = services.map((name) => arn('service-deployment', name, '/*'));
+    const revisions = services.map((name) => arn('service-revision', name, '/*'));
+    fn.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [
+          'ecs:ListServiceDeployments',
+          'ecs:DescribeServiceDeployments',
+          'ecs:DescribeServiceRevisions',
+        ],
+        resources: [...services.map((name) => arn('service', name)), ...deployments, ...revisions],
+      }),
+    );
+    fn.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['ecs:StopServiceDeployment'], resources: deployments }),
+    );
+    for (const wildcard of [...deployments, ...revisions]) {
+      acknowledgeWildcardResource(
+        fn.role,
+        wildcard,
+        'ECS names service deployments and revisions with ids created at deploy time: the grant is limited to the api and sidecar services of this cluster.',
+      );
+    }
+  }
+
   /**
    * Makes `fn` the rules' target and grants it exactly what resolving an event needs: a
    * conditional put into this table, ECS deployment history of the protected services only, and

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArnFormat, Aws, CfnDeletionPolicy, type CfnResource, Fn, Stack } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
@@ -207,8 +209,10 @@ export class Procedure extends Construct {
       ]),
     });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
-      // Minified: the committed file is indented for reading; the template carries only what runs.
-      definitionBody: DefinitionBody.fromString(JSON.stringify(definition)),
+      // An S3 asset (DefinitionS3Location), minified: the definitions together are ~400 KB, which
+      // inline would take most of CloudFormation's 1 MB template limit. The substitutions stay in
+      // the template and apply to the S3 definition alike.
+      definitionBody: DefinitionBody.fromFile(minifiedDefinitionFile(props.name, definition)),
       definitionSubstitutions: substitutions(bindings, Stack.of(this)),
       logs: { destination: this.logGroup, ...STATE_MACHINE_LOGGING },
       tracingEnabled: STATE_MACHINE_TRACING,
@@ -608,4 +612,17 @@ class GrantCollector {
   private error(state: string, message: string): Error {
     return new Error(`Procedure ${this.procedure}: state "${state}" ${message}`);
   }
+}
+
+/** One folder per synthesis process for the minified definitions the assets are made from. */
+let definitionsDir: string | undefined;
+
+/** Writes the definition without indentation (what runs, nothing else) and returns its path. */
+function minifiedDefinitionFile(name: string, definition: unknown): string {
+  definitionsDir ??= mkdtempSync(join(tmpdir(), 'switchback-definitions-'));
+  const body = JSON.stringify(definition);
+  const hash = createHash('sha256').update(body).digest('hex').slice(0, 16);
+  const file = join(definitionsDir, `${name}-${hash}.asl.json`);
+  writeFileSync(file, body);
+  return file;
 }

@@ -3,8 +3,11 @@ import { Construct } from 'constructs';
 import type { AlarmCatalog } from '../functions/shared/alarm-catalog';
 import { METRICS_NAMESPACE } from '../functions/shared/metrics';
 import type { BackupBucket } from './backup-bucket';
+import type { ChangeJournal } from './change-journal';
 import type { DatabaseCutover } from './database-cutover';
+import type { FeatureRollout } from './feature-rollout';
 import type { Flags } from './flags';
+import { grantAlarmHistory, type LkgRollbacks } from './lkg-rollbacks';
 import { Procedure, type ProcedureContext } from './procedure';
 import type { ProviderProcedures } from './provider-procedures';
 
@@ -18,6 +21,12 @@ export interface RollbackRouterProps {
   /** What each rollback alarm means and which rollback it runs (the decision matrix). */
   readonly alarmCatalog: AlarmCatalog;
   readonly provider: ProviderProcedures;
+  /** Code and config rollback: what the router runs for a change someone else made (a deploy, a hand edit). */
+  readonly lkg: LkgRollbacks;
+  /** The phased rollout's emergency disable: what undoes a completed feature rollout. */
+  readonly features: FeatureRollout;
+  /** The change journal: the router decides from it which change to undo. */
+  readonly journal: ChangeJournal;
   /**
    * The database procedures: a data rollback runs `database-rollback`, and the router may stop a
    * database cutover in flight.
@@ -46,12 +55,18 @@ export class RollbackRouter extends Construct {
         origin: { account: Stack.of(this).account, region: Stack.of(this).region },
       });
     fns['plan-response'].bindChangeRecords(props.backups, props.changeRecordPrefix, 'read');
+    props.journal.grantRead(fns['plan-response']);
+    fns['plan-response'].bindAlarmCatalog(props.alarmCatalog);
+    grantAlarmHistory(fns['plan-response'], props.alarmCatalog);
     fns['incident-report'].bindIncidentReports(props.backups).bindMetrics(METRICS_NAMESPACE);
     this.procedure = new Procedure(this, 'Procedure', {
       name: 'rollback-router',
       context,
       bindings: {
         ProviderRollbackStateMachineArn: { stateMachine: props.provider.rollback.stateMachine },
+        CodeRollbackStateMachineArn: { stateMachine: props.lkg.code.stateMachine },
+        ConfigRollbackStateMachineArn: { stateMachine: props.lkg.config.stateMachine },
+        FeatureDisableStateMachineArn: { stateMachine: props.features.disable.stateMachine },
         DatabaseRollbackStateMachineArn: database
           ? { stateMachine: database.rollback.stateMachine }
           : { notDeployed: `switchback-${context.environment}-database-rollback-not-deployed` },

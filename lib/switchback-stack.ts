@@ -22,6 +22,7 @@ import { FeatureRollout } from './feature-rollout';
 import { Flags } from './flags';
 import { HealthProbe } from './health-probe';
 import { HouseFunction } from './house-function';
+import { LkgRollbacks } from './lkg-rollbacks';
 import { Notifications } from './notifications';
 import type { Procedure, ProcedureContext } from './procedure';
 import { ProviderProcedures } from './provider-procedures';
@@ -66,6 +67,11 @@ export const STEP_SETTINGS: Readonly<
   'observe-hold': { timeout: Duration.seconds(50), memorySize: 256, inVpc: true },
   // The change journal (EventBridge target): a few ECS or SSM reads and one conditional put.
   journal: { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  // Code and config rollback: the journal, the alarms' history, ECS and the watched parameters.
+  'rollback-input': { timeout: Duration.seconds(10), memorySize: 256, inVpc: false },
+  'rollback-plan': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
+  // Stopping a deployment polls ECS for the deployment that carries the rollback (up to ~10 s a service).
+  'rollback-apply': { timeout: Duration.seconds(50), memorySize: 256, inVpc: false },
 };
 
 /**
@@ -84,6 +90,8 @@ export const PROCEDURES = [
   'rollback-router',
   'feature-disable',
   'feature-rollout',
+  'code-rollback',
+  'config-rollback',
 ] as const;
 export type ProcedureName = (typeof PROCEDURES)[number];
 
@@ -201,6 +209,7 @@ export class SwitchbackStack extends Stack {
     // Switchback's own changes and restore points are journal entries too.
     this.journal.grantPut(fns['change-record']);
     this.journal.grantPut(fns['backup-catalog']);
+    this.journal.grantPut(fns.rollout);
 
     const context: ProcedureContext = {
       environment: stage.name,
@@ -242,13 +251,35 @@ export class SwitchbackStack extends Stack {
       deployedProcedures: [...PROCEDURES, ...(this.database ? DATABASE_PROCEDURES : [])],
     });
     fns['health-probe'].bindMetrics(METRICS_NAMESPACE);
+    // Phased feature rollout and emergency disable (seed 003); the gate treats the P0 alarms as fatal.
+    const features = new FeatureRollout(this, 'FeatureRollout', {
+      context,
+      flags: this.flags,
+      backups: this.backups,
+      gateMetrics: gateMetricsSpec(
+        stage,
+        resolvedAlarms.filter((a) => a.decision.priority === 'P0').map((a) => a.name),
+      ),
+    });
+
+    const catalog = alarmCatalog(stage, resolvedAlarms);
+    // Any change rolled back: code and config, to the last known good from the journal.
+    const lkg = new LkgRollbacks(this, 'LkgRollbacks', {
+      context,
+      journal: this.journal,
+      alarmCatalog: catalog,
+      services: stage.services,
+    });
     const router = new RollbackRouter(this, 'RollbackRouter', {
       context,
       flags: this.flags,
       backups: this.backups,
       changeRecordPrefix: changeRecordPrefix(stage),
-      alarmCatalog: alarmCatalog(stage, resolvedAlarms),
+      alarmCatalog: catalog,
       provider,
+      lkg,
+      features,
+      journal: this.journal,
       database: this.database,
     });
     this.alarms = new RollbackAlarms(this, 'Alarms', {
@@ -266,17 +297,6 @@ export class SwitchbackStack extends Stack {
       namespace: METRICS_NAMESPACE,
     });
 
-    // Phased feature rollout and emergency disable (seed 003); the gate treats the P0 alarms as fatal.
-    const features = new FeatureRollout(this, 'FeatureRollout', {
-      context,
-      flags: this.flags,
-      backups: this.backups,
-      gateMetrics: gateMetricsSpec(
-        stage,
-        resolvedAlarms.filter((a) => a.decision.priority === 'P0').map((a) => a.name),
-      ),
-    });
-
     // The janitor watches every deployed procedure that takes the lock (one list: LOCK_TAKERS).
     const deployed: Procedure[] = [
       provider.cutover,
@@ -284,6 +304,8 @@ export class SwitchbackStack extends Stack {
       router.procedure,
       features.rollout,
       features.disable,
+      lkg.code,
+      lkg.config,
       ...Object.values(this.data?.procedures ?? {}),
       ...(this.database ? [this.database.cutover, this.database.rollback] : []),
     ];
@@ -300,6 +322,8 @@ export class SwitchbackStack extends Stack {
       'rollback-router': router.procedure,
       'feature-disable': features.disable,
       'feature-rollout': features.rollout,
+      'code-rollback': lkg.code,
+      'config-rollback': lkg.config,
     };
 
     const published: [ProcedureName | DataProcedureName | DatabaseProcedureName, Procedure][] = [

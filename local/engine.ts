@@ -4,7 +4,8 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { functionPlaceholder, STEP_NAMES, STEPS, type StepName } from '../functions';
 import { InjectedFailureError } from '../functions/shared/errors';
 import { type Deps, invokeStep } from '../functions/shared/step';
-import { LOCK_TAKERS } from '../procedures';
+import { allStates, LOCK_TAKERS } from '../procedures';
+import type { States } from '../procedures/asl';
 import { INTEGRATION, RESOURCE, stateMachinePlaceholder } from '../procedures/integrations';
 import type { LocalDynamo } from './adapters/lock-table';
 import type { RecordingLog } from './adapters/recording-log';
@@ -250,9 +251,8 @@ export class LocalEngine {
 
     const waitTimeOverrides: Record<string, number> = {};
     if (this.options.waitOverrideMs !== undefined) {
-      for (const [name, state] of Object.entries(
-        (definition as { States: Record<string, { Type: string }> }).States,
-      )) {
+      // Every Wait, those inside Map processors and Parallel branches too.
+      for (const [name, state] of allStates((definition as { States: States }).States)) {
         if (state.Type === 'Wait') waitTimeOverrides[name] = this.options.waitOverrideMs;
       }
     }

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describeEntry } from '../cli/aws';
 import { type Palette, palette } from '../cli/palette';
@@ -17,6 +17,7 @@ import {
   type Verdict,
   verdictOf,
 } from './rehearsal-checks';
+import { SCENES } from './rehearsal-scenes';
 import { World, type WorldOptions } from './world';
 
 export interface RehearsalOptions {
@@ -93,6 +94,13 @@ const DEFAULT_INPUT: Record<string, unknown> = {
     requestedBy: 'rehearsal',
   },
   'database-rollback': { reason: 'Rehearsal: switch back to the old database', requestedBy: 'rehearsal' },
+  // Whole incidents (local/rehearsal-scenes.ts): a change by someone else, the alarm, the router.
+  // With --input, the procedure runs as an operator would start it, after the same change.
+  'code-rollback': { reason: 'Rehearsal: the API back to its last known good', requestedBy: 'rehearsal' },
+  'config-rollback': {
+    reason: 'Rehearsal: the watched parameters back to their last known good',
+    requestedBy: 'rehearsal',
+  },
 };
 /** What must have happened before a procedure makes sense (a rollback needs a cutover to undo). */
 const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> = {
@@ -160,13 +168,21 @@ export async function startRehearsalWorld(o: {
 
 /**
  * Runs what must have happened before `procedure` makes sense (a rollback needs a cutover to
- * undo). Returns false when stopped by `signal` (or a setup run was aborted); throws when a setup
- * run did not succeed.
+ * undo), then plays its scene if it has one (`local/rehearsal-scenes.ts`: somebody else's change
+ * and the traffic that sets the alarm off). Returns false when stopped by `signal` (or a setup run
+ * was aborted); throws when a setup run did not succeed or the scene could not be played.
  */
 export async function runSetup(
   world: World,
   procedure: string,
-  o: { readonly signal?: AbortSignal; readonly onStep?: (setup: string) => void } = {},
+  o: {
+    readonly signal?: AbortSignal;
+    readonly onStep?: (setup: string) => void;
+    readonly onScene?: (title: string) => void;
+    /** Where the scene writes what it did (nowhere by default). */
+    readonly write?: (line: string) => void;
+    readonly palette?: Palette;
+  } = {},
 ): Promise<boolean> {
   for (const step of SETUP[procedure] ?? []) {
     if (o.signal?.aborted) return false;
@@ -179,6 +195,12 @@ export async function runSetup(
     if (prior.status === 'ABORTED') return false;
     if (prior.status !== 'SUCCEEDED')
       throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
+  }
+  const scene = SCENES[procedure];
+  if (scene) {
+    if (o.signal?.aborted) return false;
+    o.onScene?.(scene.title);
+    await scene.play(world, o.write ?? (() => undefined), o.palette ?? palette(false));
   }
   return true;
 }
@@ -255,19 +277,28 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     if (options.failOnceAt)
       write(c.yellow(`  transient failure injected once at ${procedure}:${options.failOnceAt}`));
 
+    const scene = SCENES[procedure];
     const setupDone = await runSetup(world, procedure, {
       signal: options.signal,
       onStep: (setup) => {
         write('');
         write(c.dim(`setup: ${setup}`));
       },
+      onScene: (title) => {
+        write('');
+        write(c.dim(`scene: ${title}`));
+      },
+      write,
+      palette: c,
     });
-
     write('');
     if (setupDone && !options.signal?.aborted) {
+      // A scene's rehearsal runs the router on the alarm the scene set off; with --input, the
+      // procedure itself, as an operator would start it after the same change.
       execution = await world.engine.run(
-        procedure,
-        options.input ?? defaultInput(world.config.environment, procedure),
+        scene && !options.input ? 'rollback-router' : procedure,
+        options.input ??
+          (scene ? world.alarmEvent(scene.alarm) : defaultInput(world.config.environment, procedure)),
       );
     }
     return await summarize({ options, world, execution, database, dir, started, c });
@@ -292,6 +323,12 @@ async function summarize(o: {
   const interrupted = options.signal?.aborted === true;
   // Interrupted before the procedure itself started: the last execution (a setup) stands for it.
   const execution = o.execution ?? world.engine.executions.at(-1) ?? placeholderExecution(procedure);
+  // A scene's rehearsal runs the router: the procedure rehearsed is the rollback it started.
+  const rehearsed =
+    execution.procedure === procedure
+      ? execution
+      : (world.engine.executions.find((e) => e.procedure === procedure && e.parentArn === execution.arn) ??
+        execution);
   const flags = world.parameters.snapshot();
   const after = await world.apiHealth().catch(() => undefined);
   const lock = await world.lock();
@@ -303,7 +340,7 @@ async function summarize(o: {
         text: 'interrupted: stopped before the procedure ended',
       }
     : verdictOf({
-        execution,
+        execution: rehearsed,
         outcome,
         failAt: options.failAt,
         errorSpikeAtPhase: options.errorSpikeAtPhase,
@@ -340,7 +377,8 @@ async function summarize(o: {
     );
   }
   const incident = execution.output as { phases?: Record<string, number | null> } | undefined;
-  if (procedure === 'rollback-router' && incident?.phases) {
+  if ((procedure === 'rollback-router' || rehearsed !== execution) && incident?.phases) {
+    for (const line of await culpritLines(reports, rehearsed)) write(line);
     write(
       `  phases         ${Object.entries(incident.phases)
         .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${v} s`}`)
@@ -435,6 +473,25 @@ function errorSpike(source: ScriptedMetricsSource, n: number): Record<string, Ho
       if (started === n) source.set({ errors: Math.ceil((source.current.requests ?? 0) * 0.05) });
     },
   };
+}
+
+/** The culprit the router chose (its incident report) and the last known good the rollback went back to. */
+async function culpritLines(reports: readonly string[], rehearsed: ExecutionRecord): Promise<string[]> {
+  const json = reports.find((f) => f.includes('incidents') && f.endsWith('.json'));
+  const lines: string[] = [];
+  if (json) {
+    const report = JSON.parse(readFileSync(json, 'utf8')) as {
+      considered?: { rolledBack: boolean; what: string; actor: string | null; why: string }[];
+    };
+    for (const c of report.considered ?? []) {
+      lines.push(
+        `  ${(c.rolledBack ? 'culprit' : 'considered').padEnd(14)} ${c.what}${c.actor ? ` (by ${c.actor})` : ''}: ${c.why}`,
+      );
+    }
+  }
+  const changes = (rehearsed.output as { changes?: string[] } | undefined)?.changes ?? [];
+  for (const change of changes) lines.push(`  ${'last known good'.padEnd(14)} ${change}`);
+  return lines;
 }
 
 /** The outcome a procedure reported (its notice), else its execution status. */

@@ -16,13 +16,15 @@ import type { MetricsSource } from '../functions/shared/ports';
 import { type Deps, invokeStep } from '../functions/shared/step';
 import type { IncidentsConfig } from '../lib/config/alarm-schema';
 import { JournalStageConfig, protectedServices, watchedParameters } from '../lib/config/journal-schema';
-import { FileParameterStore, parameterHistoryOf, secretsOf } from './adapters/file-flag-store';
+import { LocalAlarmHistory } from './adapters/alarm-history';
+import { FileParameterStore, parameterHistoryOf, secretsOf, watchedOf } from './adapters/file-flag-store';
 import { LocalDynamo } from './adapters/lock-table';
 import { ProcessSupervisor } from './adapters/process-supervisor';
 import { RecordingLog } from './adapters/recording-log';
 import { RecordingMetrics } from './adapters/recording-metrics';
 import { ScriptedMetricsSource } from './adapters/scripted-metrics';
 import { localAlarmCatalog } from './alarm-catalog';
+import { alarmStateChange } from './alarm-event';
 import { ecsDeploymentEvent, parameterStoreEvent } from './change-events';
 import { buildDataTask, dataTaskIntegration } from './data-task';
 import { type EngineOptions, LocalEngine } from './engine';
@@ -110,6 +112,8 @@ export class World {
     /** The change journal (dynalite), fed by the world's own ECS and Parameter Store events. */
     readonly journal: DynamoJournalStore,
     private readonly journalDeliveries: Promise<unknown>[],
+    /** CloudWatch's alarm history of the rollback alarms, as the last known good reads it. */
+    readonly alarmHistory: LocalAlarmHistory,
   ) {}
 
   static async start(options: WorldOptions): Promise<World> {
@@ -148,6 +152,16 @@ export class World {
     const apiDataFile = join(dir, 'data', 'api-native-memories.sqlite');
     mkdirSync(join(dir, 'data'), { recursive: true });
     mkdirSync(join(dir, 'logs'), { recursive: true });
+    // Seed 001's watched parameters a service reads at start (`.env`): ENABLE_CACHING, AUTONOMOUS_MODE, WORKERS.
+    const watchedEnvironment = async (service: string): Promise<Record<string, string>> => {
+      const out: Record<string, string> = {};
+      for (const [key, p] of Object.entries(config.journal?.watched ?? {})) {
+        if (!p.readers.some((r) => r.service === service && r.reads === 'at-start')) continue;
+        const value = (await parameters.versions(p.name)).at(-1)?.value;
+        if (value !== null && value !== undefined) out[key.split('/').pop() ?? key] = value;
+      }
+      return out;
+    };
     const services = new ProcessSupervisor({
       sidecar: {
         script: scripts.sidecar,
@@ -157,6 +171,7 @@ export class World {
           PORT: String(sidecarPort),
           DATA_FILE: join(dir, 'data', 'sidecar-memories.sqlite'),
           SIDECAR_API_KEY: await secrets.get(sidecarApiKeyParameter),
+          ...(await watchedEnvironment('sidecar')),
         }),
       },
       api: {
@@ -177,6 +192,7 @@ export class World {
           FEATURE_FLAG_FILE: parameters.path,
           MEMORY_CONTEXT_FLAG_PARAMETER: flagParameterName(prefix, MEMORY_CONTEXT_FLAG),
           FEATURE_FLAG_CACHE_MS: String(options.featureFlagCacheMs ?? 1_000),
+          ...(await watchedEnvironment('api')),
         }),
       },
     });
@@ -232,6 +248,10 @@ export class World {
     }
     const logs = new RecordingLog();
     const metrics = new RecordingMetrics();
+    // As if the stack had served one bake period with no rollback alarm before the world started.
+    const alarmHistory = new LocalAlarmHistory(
+      new Date(Date.now() - stageJournal.journal.bakeMinutes * 60_000),
+    );
     const deps: Omit<Deps, 'log'> = {
       config,
       flags: parameters,
@@ -248,6 +268,8 @@ export class World {
       journal,
       deployments: services.deploymentHistory,
       parameterHistory: parameterHistoryOf(parameters),
+      watched: watchedOf(parameters),
+      alarmHistory,
     };
     // As EventBridge would: every parameter write and deployment state change, in AWS's shapes,
     // to the journal step (watched or protected or not: the step decides, as on AWS).
@@ -320,6 +342,7 @@ export class World {
       databases,
       journal,
       deliveries,
+      alarmHistory,
     );
     try {
       await services.start('sidecar');
@@ -335,6 +358,18 @@ export class World {
   async apiHealth(): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await fetch(`${this.config.endpoints.api}/health`, { signal: AbortSignal.timeout(2_000) });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  /**
+   * A rollback alarm of this environment changing state (ALARM by default) now: recorded in the
+   * alarm history the last known good reads, and returned as the EventBridge event that starts
+   * the rollback router.
+   */
+  alarmEvent(id: string, options: Parameters<typeof alarmStateChange>[1] = {}) {
+    const name = `switchback-${this.config.environment}-${id}`;
+    const at = options.at ?? new Date();
+    this.alarmHistory.record(name, options.state ?? 'ALARM', at);
+    return alarmStateChange(name, { ...options, at });
   }
 
   /** Every journal entry of the environment, oldest first, once the events so far are delivered. */

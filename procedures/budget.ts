@@ -587,7 +587,14 @@ export const BOUND_PATHS = {
   settle: '$.route.incident.settleSeconds',
   monitoringWindow: '$.request.monitoring.windowSeconds',
   backups: '$.request.backups',
+  /** A code or config rollback's stability wait, inside its Map over the deployments it made. */
+  mapStabilityPoll: '$.timing.stabilityPollSeconds',
+  /** The deployments a code or config rollback waits on: one per controllable service (api, sidecar). */
+  rolledBack: '$.applied.deployments',
 } as const;
+
+/** The services a code or config rollback can deploy or restart (functions/shared/ports.ts ServiceKey). */
+export const CONTROLLABLE_SERVICES = 2;
 
 /** What a stage decides about the bounds (lib/config/readiness.ts takes them from its fields). */
 export interface StageBounds {
@@ -622,6 +629,7 @@ export function budgetBounds(stage: StageBounds, rollout: RolloutLimits): Budget
     seconds: {
       [p.stabilityPoll]: stage.stabilityPollSeconds,
       [p.routerStabilityPoll]: stage.stabilityPollSeconds,
+      [p.mapStabilityPoll]: stage.stabilityPollSeconds,
       [p.gateInterval]: rollout.totalSeconds,
       [p.approvalTimeout]: rollout.approvalSeconds,
       [p.settle]: stage.settleSeconds,
@@ -630,10 +638,11 @@ export function budgetBounds(stage: StageBounds, rollout: RolloutLimits): Budget
     iterations: {
       [p.stabilityPoll]: stage.stabilityMaxAttempts,
       [p.routerStabilityPoll]: stage.stabilityMaxAttempts,
+      [p.mapStabilityPoll]: stage.stabilityMaxAttempts,
       [p.gateInterval]: rollout.evaluations,
     },
     timers: { [p.gateInterval]: { seconds: rollout.totalSeconds, passes: rollout.phases } },
-    items: { [p.backups]: stage.databases },
+    items: { [p.backups]: stage.databases, [p.rolledBack]: CONTROLLABLE_SERVICES },
     loops: { 'database-cutover:MigrateVectors': MIGRATION_ROUNDS },
     ...(stage.steps ? { steps: stage.steps } : {}),
   };

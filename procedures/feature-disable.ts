@@ -116,7 +116,7 @@ export default {
         parameters: {
           action: 'record',
           'rolloutId.$': '$.request.rolloutId',
-          type: 'decision',
+          type: 'disabled',
           'message.$':
             "States.Format('Feature disabled: flag off at version {} (was {}), the app served it off {} ms after the disable started. Reason: {}', $.disabled.version, $.disabled.previous.state, $.verify.servedAfterMs, $.request.reason)",
         },

@@ -6,6 +6,8 @@
 import type { AslState, Definition, States } from './asl';
 import backup from './backup';
 import { DESIGN_BOUNDS, derivedTimeouts } from './budget';
+import codeRollback from './code-rollback';
+import configRollback from './config-rollback';
 import databaseCutover from './database-cutover';
 import databaseRollback from './database-rollback';
 import featureDisable from './feature-disable';
@@ -35,6 +37,8 @@ export const PROCEDURES = derivedTimeouts(
     'restore-postgres': restore('postgres'),
     'restore-sqlite': restore('sqlite'),
     'rollback-router': rollbackRouter,
+    'code-rollback': codeRollback,
+    'config-rollback': configRollback,
   } as const,
   DESIGN_BOUNDS,
 ) satisfies Record<string, Definition>;
@@ -87,4 +91,6 @@ export const COMPENSATIONS: Partial<
   'database-rollback': { from: 'SwitchBack', until: ['HasChangeRecord'], to: 'EnterMaintenance' },
   'feature-rollout': { from: 'StartPhase', until: ['CloseCompleted', 'InterruptedByGate'], to: 'RollBack' },
   'feature-disable': { from: 'DisableFlag', until: ['ShouldRecordInRolloutLog'], to: 'EnterMaintenance' },
+  'code-rollback': { from: 'ApplyRollback', until: ['RecordRollback'], to: 'EnterMaintenance' },
+  'config-rollback': { from: 'ApplyRollback', until: ['RecordRollback'], to: 'EnterMaintenance' },
 };

@@ -86,6 +86,27 @@ const ROLLBACKS = [
     comment:
       "Runs database-rollback from the change record (a data rollback, seed 004), inheriting the router's lock: maintenance on, the previous connection, restart, verify the old store, maintenance off. If it cannot verify, it leaves maintenance mode on and the lock held for an operator.",
   },
+  {
+    procedure: 'feature-disable',
+    state: 'RunFeatureDisable',
+    start: 'StartFeatureDisable',
+    comment:
+      "Runs feature-disable for a completed feature rollout (seed 003's emergency disable), inheriting the router's lock: the flag off, the app serving it off within 60 s, verified. If it cannot verify, it leaves maintenance mode on and the lock held for an operator.",
+  },
+  {
+    procedure: 'code-rollback',
+    state: 'RunCodeRollback',
+    start: 'StartCodeRollback',
+    comment:
+      "Runs code-rollback for the journal's culprit (a deployment by CI, an operator or ECS), inheriting the router's lock: the service back to its last known good task definition, stable, verified. If it cannot verify, it leaves maintenance mode on and the lock held for an operator.",
+  },
+  {
+    procedure: 'config-rollback',
+    state: 'RunConfigRollback',
+    start: 'StartConfigRollback',
+    comment:
+      "Runs config-rollback for the journal's culprit (a watched parameter changed by hand or by CI), inheriting the router's lock: the value back to its last known good, the readers restarted, verified. If it cannot verify, it leaves maintenance mode on and the lock held for an operator.",
+  },
 ] as const;
 
 export default {

@@ -167,6 +167,8 @@ describe('the shared protocol, over every generated definition', () => {
   it('the janitor guards exactly the procedures that take the lock', () => {
     expect([...LOCK_TAKERS].sort()).toEqual(
       [
+        'code-rollback',
+        'config-rollback',
         'database-cutover',
         'database-rollback',
         'feature-disable',

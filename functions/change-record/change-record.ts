@@ -184,9 +184,19 @@ async function checkDrift(input: z.infer<typeof CheckDrift>, deps: Deps) {
       drifted.push(`${name} is "${current.value}" (the change set "${target}", it was "${before}")`);
     }
   }
+  // The rollback redeploys the task definition the change recorded: a deploy made after it (CI, an
+  // operator) would be silently reverted. The journal's code-rollback undoes that deploy instead.
+  const recorded = record.services.api.taskDefinition;
+  const running = (await deps.services.describe('api')).taskDefinition;
+  checked.push('api task definition');
+  if (running !== recorded) {
+    drifted.push(
+      `the API runs ${running}, not ${recorded} as when the change was made: a deploy came after it, and rolling back would redeploy ${recorded} and revert that deploy (code-rollback undoes it instead; see \`switchback history\`)`,
+    );
+  }
   if (drifted.length) {
     throw new FlagDriftError(
-      `Flags changed since change ${record.changeId}: ${drifted.join('; ')}. Rerun with emergency=true to override.`,
+      `Changed since change ${record.changeId}: ${drifted.join('; ')}. Rerun with emergency=true to override.`,
     );
   }
   return { drift: false, checked };

@@ -40,6 +40,20 @@ const Input = z.strictObject({
     procedure: z.string(),
     changeId: z.string().nullable(),
     inFlight: z.looseObject({ owner: z.string(), procedure: z.string(), status: z.string() }).nullable(),
+    /** Every journal entry the router considered (functions/shared/culprit.ts), when it read the journal. */
+    considered: z
+      .array(
+        z.looseObject({
+          entryId: z.string(),
+          at: z.string(),
+          subject: z.string(),
+          actor: z.string().nullable(),
+          what: z.string(),
+          rolledBack: z.boolean(),
+          why: z.string(),
+        }),
+      )
+      .optional(),
   }),
   response: z.looseObject({
     stop: z.looseObject({ StopDate: Instant }).nullable(),
@@ -67,6 +81,7 @@ export type IncidentOutcome =
   | 'rollback-failed'
   | 'rollback-refused'
   | 'stopped-before-change'
+  | 'nothing-to-roll-back'
   | 'held';
 
 interface Phase {
@@ -104,7 +119,10 @@ export interface IncidentReport {
   };
   readonly decision: {
     readonly rollback: string;
+    /** The rollback that ran (the journal's culprit decides it; the matrix names one when there is no journal). */
     readonly procedure: string;
+    /** The procedure the decision matrix names for the alarm's kind. */
+    readonly matrixProcedure: string;
     readonly action: string;
     readonly why: string;
     readonly changeId: string | null;
@@ -124,6 +142,16 @@ export interface IncidentReport {
     readonly total: Phase;
   };
   readonly actions: readonly { readonly at: string | null; readonly what: string }[];
+  /** Each journal entry considered, and why it was or was not rolled back. */
+  readonly considered: readonly {
+    readonly entryId: string;
+    readonly at: string;
+    readonly subject: string;
+    readonly actor: string | null;
+    readonly what: string;
+    readonly rolledBack: boolean;
+    readonly why: string;
+  }[];
   readonly validation: {
     readonly serviceStatus: string;
     readonly performanceMetrics: string;
@@ -288,7 +316,7 @@ function buildReport(input: Input, environment: string, reportedAt: Date): Incid
     incidentId: input.incidentId,
     environment,
     outcome,
-    rollbackType: `automatic ${decision.rollback} rollback (${decision.procedure})`,
+    rollbackType: `automatic ${decision.rollback} rollback (${plan.action === 'hold' ? decision.procedure : plan.procedure})`,
     trigger: {
       alarm: alarm.name,
       alarmId: alarm.id,
@@ -311,7 +339,8 @@ function buildReport(input: Input, environment: string, reportedAt: Date): Incid
     },
     decision: {
       rollback: decision.rollback,
-      procedure: decision.procedure,
+      procedure: plan.action === 'hold' ? decision.procedure : plan.procedure,
+      matrixProcedure: decision.procedure,
       action: plan.action,
       why: plan.why,
       changeId: plan.changeId,
@@ -331,6 +360,7 @@ function buildReport(input: Input, environment: string, reportedAt: Date): Incid
       total: phase(alarmAt, verifiedAt, RECOVERY_TARGETS.total),
     },
     actions,
+    considered: plan.considered ?? [],
     validation: validationOf(outcome, response.rollback?.output, failure, plan.procedure),
     lock,
     rollbackExecution,
@@ -342,7 +372,11 @@ function buildReport(input: Input, environment: string, reportedAt: Date): Incid
 function outcomeOf(input: Input, childError: string | null): IncidentOutcome {
   const { plan, response } = input;
   if (plan.action === 'hold') return 'held';
-  if (response.rollback?.status === 'SUCCEEDED') return 'rolled-back';
+  if (response.rollback?.status === 'SUCCEEDED') {
+    // A code or config rollback that found every target on its last known good changed nothing.
+    const output = response.rollback.output as { outcome?: string } | null | undefined;
+    return output?.outcome === 'nothing-to-roll-back' ? 'nothing-to-roll-back' : 'rolled-back';
+  }
   if (response.confirm && !response.confirm.recorded && !response.rollback && !response.rollbackFailure)
     return 'stopped-before-change';
   if (childError === 'RollbackRefusedError') return 'rollback-refused';
@@ -391,6 +425,15 @@ function validationOf(
         'The new database was left intact for investigation; the old store was verified answering vector searches.',
     };
   }
+  if (outcome === 'rolled-back' && (procedure === 'code-rollback' || procedure === 'config-rollback')) {
+    const o = (output ?? {}) as { changes?: string[] };
+    return {
+      serviceStatus: `${procedure} put back the last known good (${(o.changes ?? []).join('; ') || 'see the rollback execution'}) and verified the API and the sidecar healthy and a marker memory written and recalled through the API.`,
+      performanceMetrics:
+        'Not re-measured by the router: the alarm returns to OK on its own evaluation once the metric is back within its threshold.',
+      dataIntegrity: `A ${procedure === 'code-rollback' ? 'code' : 'config'} rollback changes no stored memories; the verification memory was recalled intact.`,
+    };
+  }
   if (outcome === 'rolled-back') {
     const o = (output ?? {}) as {
       provider?: string;
@@ -404,6 +447,14 @@ function validationOf(
         'Not re-measured by the router: the alarm returns to OK on its own evaluation once the metric is back within its threshold.',
       dataIntegrity:
         'A provider rollback changes no stored memories; the verification memory was recalled intact.',
+    };
+  }
+  if (outcome === 'nothing-to-roll-back') {
+    const o = (output ?? {}) as { changes?: string[] };
+    return {
+      serviceStatus: `${procedure} changed nothing: ${(o.changes ?? []).join('; ') || 'every target on its last known good'}.`,
+      performanceMetrics: 'Not measured: nothing was rolled back.',
+      dataIntegrity: 'Nothing was changed.',
     };
   }
   if (outcome === 'rollback-failed' || outcome === 'rollback-refused') {
@@ -465,6 +516,8 @@ function subjectOf(r: IncidentReport): string {
       return `Switchback ${r.environment}: ACTION NEEDED - alarm rollback refused (${id})`;
     case 'stopped-before-change':
       return `Switchback ${r.environment}: cutover stopped by alarm, nothing to undo (${id})`;
+    case 'nothing-to-roll-back':
+      return `Switchback ${r.environment}: ACTION NEEDED - alarm ${id}, nothing to roll back`;
     case 'held':
       return `Switchback ${r.environment}: ACTION NEEDED - alarm ${id}, no automatic rollback`;
   }
@@ -475,7 +528,7 @@ function summaryOf(r: IncidentReport, input: Input): string {
   const head = `${r.trigger.alarm} (${r.trigger.title}) went to ALARM in ${r.environment}.`;
   switch (r.outcome) {
     case 'rolled-back':
-      return `${head} ${r.decision.procedure} rolled back change ${r.decision.changeId} and verified it${t === null ? '' : ` ${t} s after the alarm`}. Report: ${incidentPrefix(r.environment)}/${safeId(input.incidentId)}.md`;
+      return `${head} ${r.decision.procedure} rolled back ${culpritOf(r) ?? `change ${r.decision.changeId}`} and verified it${t === null ? '' : ` ${t} s after the alarm`}. Report: ${incidentPrefix(r.environment)}/${safeId(input.incidentId)}.md`;
     case 'rollback-failed':
       return `${head} The automatic rollback of change ${r.decision.changeId} FAILED: ${r.validation.serviceStatus} ${
         r.lock === 'kept'
@@ -486,6 +539,8 @@ function summaryOf(r: IncidentReport, input: Input): string {
       return `${head} The automatic rollback of change ${r.decision.changeId} was REFUSED and changed nothing: ${r.validation.serviceStatus}`;
     case 'stopped-before-change':
       return `${head} The cutover in flight was stopped before it changed anything; there was nothing to roll back.`;
+    case 'nothing-to-roll-back':
+      return `${head} ${r.decision.procedure} found every target already on its last known good and changed nothing: the alarm's cause is not a change it can undo. ${r.validation.serviceStatus}`;
     case 'held':
       return `${head} No automatic rollback: ${r.decision.why}.`;
   }
@@ -513,4 +568,10 @@ function parseJson(text: string | null): unknown {
 /** Execution names may hold characters an object key should not. */
 function safeId(id: string): string {
   return id.replace(/[^A-Za-z0-9_.-]/g, '-');
+}
+
+/** The change the journal named as the culprit, as `what (by whom)`, if the router read the journal. */
+function culpritOf(r: IncidentReport): string | undefined {
+  const c = r.considered.find((x) => x.rolledBack);
+  return c ? `${c.what}${c.actor ? ` (by ${c.actor})` : ''}` : undefined;
 }

@@ -39,6 +39,16 @@ export function renderMarkdown(r: IncidentReport): string {
     phase('execute -> verify (rollback start -> verified)', r.phases.executeToVerify),
     phase('total (alarm -> verified)', r.phases.total),
     '',
+    ...(r.considered.length
+      ? [
+          '### Changes considered (change journal, newest first)',
+          ...r.considered.map(
+            (c) =>
+              `- ${c.rolledBack ? '**ROLLED BACK**' : 'not rolled back'}: \`${c.at}\` ${c.what}${c.actor ? ` (by ${c.actor})` : ''}: ${c.why}`,
+          ),
+          '',
+        ]
+      : []),
     '## Validation Results',
     `- **Service status**: ${r.validation.serviceStatus}`,
     `- **Performance metrics**: ${r.validation.performanceMetrics}`,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type ChangeRecord, readRecord, recordKey } from '../change-record/record';
 import { ROLLBACK_PROCEDURES } from '../shared/alarm-catalog';
+import { type Considered, CUTOVER_ROLLBACKS, type Culprit, chooseCulprit } from '../shared/culprit';
 import type { Deps } from '../shared/step';
 import { defineStep } from '../shared/step';
 
@@ -47,6 +48,10 @@ export interface ResponsePlan {
     readonly procedure: string;
     readonly completedAt: string;
   } | null;
+  /** From the change journal: the change undone (null when the journal chose none). */
+  readonly culprit?: Culprit | null;
+  /** Every journal entry considered, and why it was or was not rolled back. */
+  readonly considered?: readonly Considered[];
 }
 
 /**
@@ -98,9 +103,15 @@ async function decide(input: z.infer<typeof Decide>, deps: Deps): Promise<Respon
         },
       );
     }
-    if (!input.undoes.includes(inFlight.procedure)) {
+    // A rollback alarm during a cutover: the cutover in flight is the likeliest cause, whatever
+    // kind the decision matrix names, so its own rollback undoes it (seed 002's error rate during
+    // a database cutover rolls the cutover back).
+    const ownRollback = Object.hasOwn(CUTOVER_ROLLBACKS, inFlight.procedure)
+      ? CUTOVER_ROLLBACKS[inFlight.procedure]
+      : undefined;
+    if (!ownRollback) {
       return hold(
-        `${inFlight.procedure} (${inFlight.owner}) holds the lock; ${input.procedure} cannot undo it, so it is left to finish`,
+        `${inFlight.procedure} (${inFlight.owner}) holds the lock; no rollback of the router undoes it, so it is left to finish (its own gates and compensation apply)`,
         { inFlight },
       );
     }
@@ -112,6 +123,7 @@ async function decide(input: z.infer<typeof Decide>, deps: Deps): Promise<Respon
     if (!changeId) return hold(`The lock of ${inFlight.owner} names no change id`, { inFlight });
     return {
       ...base,
+      procedure: ownRollback,
       action: 'stop-in-flight',
       why: `${inFlight.procedure} ${inFlight.owner} is in flight: stop it and roll back change ${changeId}`,
       changeId,
@@ -119,6 +131,57 @@ async function decide(input: z.infer<typeof Decide>, deps: Deps): Promise<Respon
     };
   }
 
+  const journaled = await fromJournal(input, deps);
+  if (journaled?.culprit) {
+    const { culprit, considered, why } = journaled;
+    return {
+      ...base,
+      action: 'undo-last',
+      procedure: culprit.procedure,
+      why,
+      changeId: culprit.changeId,
+      culprit,
+      considered,
+    };
+  }
+  const fromRecords = await fromChangeRecords(input, deps, hold);
+  return journaled
+    ? {
+        ...fromRecords,
+        why: `${journaled.why}. ${fromRecords.why}`,
+        culprit: null,
+        considered: journaled.considered,
+      }
+    : fromRecords;
+}
+
+/** The journal's decision (functions/shared/culprit.ts), or undefined when the stage has no journal. */
+async function fromJournal(input: z.infer<typeof Decide>, deps: Deps) {
+  const cfg = deps.config.journal;
+  if (!cfg || !deps.journal || !deps.alarmHistory) return undefined;
+  const now = deps.clock.now();
+  const entries = await deps.journal.list(deps.config.environment);
+  const oldest = entries[0] ? Date.parse(entries[0].at) : now.getTime();
+  const history = await deps.alarmHistory.history({
+    since: new Date(oldest - cfg.bakeMinutes * 60_000),
+    until: now,
+  });
+  return chooseCulprit({
+    entries,
+    history,
+    options: { bakeMinutes: cfg.bakeMinutes, now },
+    alarmAt: input.alarmChangedAt ?? now.toISOString(),
+    maxChangeAgeHours: input.maxChangeAgeHours,
+  });
+}
+
+/** Without a journal (or when it names nothing): the last completed change record the rollback can undo. */
+async function fromChangeRecords(
+  input: z.infer<typeof Decide>,
+  deps: Deps,
+  hold: (why: string, extra?: Partial<ResponsePlan>) => ResponsePlan,
+): Promise<ResponsePlan> {
+  const base = { procedure: input.procedure, changeId: null, inFlight: null, lastChange: null };
   let latest: { record: ChangeRecord; key: string } | undefined;
   const prefix = `${deps.config.changeRecords.prefix.replace(/\/+$/, '')}/`;
   for (const key of (await deps.blobs.list(prefix)).filter((k) => k.endsWith('.json'))) {

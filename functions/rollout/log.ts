@@ -78,6 +78,7 @@ export const LogEvent = z.object({
     'approval-requested',
     'approval-granted',
     'decision',
+    'disabled',
     'closed',
   ]),
   phase: PhaseName.nullable(),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FlagDriftError, InvalidInputError } from '../shared/errors';
 import { flagParameterName } from '../shared/flags';
+import { journalOwn } from '../shared/journal';
 import {
   MEMORY_CONTEXT_FLAG,
   MemoryContextFlag,
@@ -55,7 +56,8 @@ const CompletePhase = z.strictObject({
 const RecordEvent = z.strictObject({
   action: z.literal('record'),
   rolloutId: RolloutId,
-  type: z.enum(['decision', 'approval-requested']),
+  /** `disabled`: an emergency disable turned the feature off; the journal records the rollout as rolled back. */
+  type: z.enum(['decision', 'approval-requested', 'disabled']),
   phase: z.string().max(32).nullish(),
   message: Text,
 });
@@ -250,11 +252,36 @@ async function completePhase(input: z.infer<typeof CompletePhase>, { blobs, conf
   return { index: phase.index, name: phase.name, status: 'passed' };
 }
 
-async function record(input: z.infer<typeof RecordEvent>, { blobs, config, clock }: Deps) {
+async function record(input: z.infer<typeof RecordEvent>, deps: Deps) {
+  const { blobs, config, clock } = deps;
   const doc = await requireLog(blobs, config.environment, input.rolloutId);
   const at = clock.now().toISOString();
   await writeLog(blobs, withEvent(doc, event(at, input.type, input.phase ?? null, input.message)));
+  if (input.type === 'disabled' && !doc.dryRun) await journalRollout(deps, doc, 'rolled-back', at);
   return { recorded: true };
+}
+
+/**
+ * A rollout as the change journal sees it: completed (a change the router may undo with
+ * feature-disable) or rolled back (by its own gates or an emergency disable: nothing to undo).
+ */
+async function journalRollout(deps: Deps, doc: RolloutLog, status: 'completed' | 'rolled-back', at: string) {
+  const flag = await deps.flags.get(MEMORY_CONTEXT_FLAG);
+  await journalOwn(deps, {
+    at,
+    sourceEventId: `${doc.rolloutId}:${status}`,
+    kind: 'config',
+    subject: 'procedure:feature-rollout',
+    actor: doc.requestedBy || null,
+    change: {
+      type: 'procedure',
+      procedure: 'feature-rollout',
+      changeId: doc.rolloutId,
+      status,
+      flags: [{ name: MEMORY_CONTEXT_FLAG, from: null, to: flag.value }],
+      taskDefinition: null,
+    },
+  });
 }
 
 /** Phase status for the phase that was baking when the rollout ended this way. */
@@ -265,7 +292,8 @@ const CURRENT_PHASE_STATUS: Partial<Record<RolloutStatus, PhaseRecord['status']>
   interrupted: 'interrupted',
 };
 
-async function close(input: z.infer<typeof Close>, { blobs, config, clock }: Deps) {
+async function close(input: z.infer<typeof Close>, deps: Deps) {
+  const { blobs, config, clock } = deps;
   const doc = await requireLog(blobs, config.environment, input.rolloutId);
   if (doc.status !== 'running') return { rolloutId: doc.rolloutId, status: doc.status };
   const at = clock.now().toISOString();
@@ -281,6 +309,8 @@ async function close(input: z.infer<typeof Close>, { blobs, config, clock }: Dep
     events: [...doc.events, event(at, 'closed', null, `${input.status}: ${input.message}`)],
   };
   await writeLog(blobs, next);
+  if (!doc.dryRun && (input.status === 'completed' || input.status === 'rolled-back'))
+    await journalRollout(deps, next, input.status, at);
   return { rolloutId: doc.rolloutId, status: input.status };
 }
 

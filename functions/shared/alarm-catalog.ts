@@ -17,7 +17,8 @@ export type RollbackKind = z.infer<typeof RollbackKind>;
 /**
  * The rollback procedures that exist, what each restores and which changes it can undo.
  * `provider-rollback` restores the flags a change record holds (config) and the API task
- * definition it recorded (code). `database-rollback` switches `database/active` back to the
+ * definition it recorded (code). `code-rollback` and `config-rollback` undo a change anyone made,
+ * chosen from the change journal; the matrix's kind names the first procedure that performs it. `database-rollback` switches `database/active` back to the
  * connection a database cutover recorded (data); it is deployed only with the stage's `database`
  * section, and without it the readiness check at synth refuses a rollback alarm whose decision is
  * `data`.
@@ -27,6 +28,11 @@ export const ROLLBACK_PROCEDURES: Readonly<
 > = {
   'provider-rollback': { kinds: ['config', 'code'], undoes: ['provider-cutover'] },
   'database-rollback': { kinds: ['data'], undoes: ['database-cutover'] },
+  // Any change, whoever made it (functions/shared/culprit.ts): chosen from the change journal.
+  'code-rollback': { kinds: ['code'], undoes: [] },
+  'config-rollback': { kinds: ['config'], undoes: [] },
+  // A completed feature rollout, from the journal: seed 003's emergency disable.
+  'feature-disable': { kinds: [], undoes: ['feature-rollout'] },
 };
 
 /** The procedure that performs a kind of rollback, if any. */

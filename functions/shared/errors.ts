@@ -39,6 +39,12 @@ export class ServiceNotFoundError extends SwitchbackError {}
 /** The service's deployment failed (ECS rollout FAILED, or the deployment vanished). */
 export class DeploymentFailedError extends SwitchbackError {}
 
+/**
+ * A deployment cannot be stopped and rolled back: it is not among the service's deployments, its
+ * rollout is no longer in progress, or ECS refused (StopServiceDeployment). Nothing was changed.
+ */
+export class DeploymentNotStoppableError extends SwitchbackError {}
+
 /** No change record exists for the requested change id (or none at all). */
 export class ChangeRecordNotFoundError extends SwitchbackError {}
 
@@ -171,6 +177,12 @@ export class JournalEntryInvalidError extends SwitchbackError {}
 /** Nothing is known good for a target (no state baked without an alarm): the rollback holds, never guesses. */
 export class NoKnownGoodError extends SwitchbackError {}
 
+/** The rollback alarms' history (CloudWatch) could not be read, or a state update in it does not parse. */
+export class AlarmHistoryUnavailableError extends SwitchbackError {}
+
+/** A write to a SecureString parameter: Switchback never writes (nor reads) their values. Nothing was changed. */
+export class SecureParameterRefusedError extends SwitchbackError {}
+
 /** Thrown by the local rehearsal's failure injection; never by production code. */
 export class InjectedFailureError extends SwitchbackError {}
 
@@ -184,6 +196,7 @@ export const ERROR_CLASSES = {
   SmokeTestFailedError,
   ServiceNotFoundError,
   DeploymentFailedError,
+  DeploymentNotStoppableError,
   ChangeRecordNotFoundError,
   ChangeRecordInvalidError,
   FlagDriftError,
@@ -224,6 +237,8 @@ export const ERROR_CLASSES = {
   CheckpointInvalidError,
   JournalEntryInvalidError,
   NoKnownGoodError,
+  AlarmHistoryUnavailableError,
+  SecureParameterRefusedError,
   InjectedFailureError,
 } as const;
 

@@ -6,6 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
+import { CloudWatchAlarmHistory } from './adapters/cloudwatch-alarm-history';
 import { CloudWatchMetricsSink } from './adapters/cloudwatch-metrics-sink';
 import { CloudWatchMetricsSource } from './adapters/cloudwatch-metrics-source';
 import { DynamoJournalStore } from './adapters/dynamodb-journal-store';
@@ -16,12 +17,14 @@ import { S3StreamStore } from './adapters/s3-stream-store';
 import { SsmFlagStore } from './adapters/ssm-flag-store';
 import { SsmParameterHistory } from './adapters/ssm-parameter-history';
 import { SsmSecretStore } from './adapters/ssm-secret-store';
+import { SsmWatchedParameters } from './adapters/ssm-watched-parameters';
 import { RealDatabaseConnector } from './adapters/vector-stores';
-import { ALARM_CATALOG_ENV, loadAlarmCatalog } from './alarm-catalog';
+import { ALARM_CATALOG_ENV, type AlarmCatalog, loadAlarmCatalog } from './alarm-catalog';
 import { loadRuntimeConfig } from './config';
 import { GATE_METRICS_ENV, loadGateMetricsSpec } from './gate-metrics';
 import { METRICS_NAMESPACE } from './metrics';
 import { asLog, createLogger } from './observability';
+import type { Clock } from './ports';
 import { type Deps, invokeStep, type Step } from './step';
 
 /** SDK clients are created once per container, on first use, with the SDK's own retry. */
@@ -38,25 +41,40 @@ function awsClients() {
 /** Qdrant clients and pg pools, kept across invocations; created on first use by a database step. */
 let databases: RealDatabaseConnector | undefined;
 
+/** Only the functions that publish metrics, or read metrics or alarm history, create this client. */
+let cloudwatch: CloudWatchClient | undefined;
+function cloudwatchClient(): CloudWatchClient {
+  cloudwatch ??= new CloudWatchClient({ maxAttempts: 5 });
+  return cloudwatch;
+}
+
 /** Only the functions that write the change journal create this client. */
 let dynamo: DynamoDBClient | undefined;
 
-function journalDeps(table: string, ssm: SSMClient, ecs: ECSClient, cluster: string) {
+/**
+ * The change journal, the histories it resolves events with, the watched parameters (config
+ * rollback) and, for a function given the alarm catalog, the rollback alarms' history (LKG).
+ */
+function journalDeps(
+  table: string,
+  clients: { ssm: SSMClient; ecs: ECSClient },
+  cluster: string,
+  alarms: AlarmCatalog | undefined,
+  clock: Clock,
+) {
   dynamo ??= new DynamoDBClient({ maxAttempts: 5 });
   return {
     journal: new DynamoJournalStore(dynamo, table),
-    deployments: new EcsDeploymentHistory(ecs, cluster),
-    parameterHistory: new SsmParameterHistory(ssm),
+    deployments: new EcsDeploymentHistory(clients.ecs, cluster),
+    parameterHistory: new SsmParameterHistory(clients.ssm),
+    watched: new SsmWatchedParameters(clients.ssm),
+    ...(alarms ? { alarmHistory: new CloudWatchAlarmHistory(cloudwatchClient(), alarms, clock) } : {}),
   };
 }
 
-/** Only the functions that publish metrics create this client. */
-let cloudwatch: CloudWatchClient | undefined;
-
 /** The rollout gate's CloudWatch reader, sharing the one CloudWatch client. */
 function gateMetricsSource(): CloudWatchMetricsSource {
-  cloudwatch ??= new CloudWatchClient({ maxAttempts: 5 });
-  return new CloudWatchMetricsSource(cloudwatch, loadGateMetricsSpec());
+  return new CloudWatchMetricsSource(cloudwatchClient(), loadGateMetricsSpec());
 }
 
 /** Wires AWS adapters to the ports. Adapters are cheap objects; clients are shared. */
@@ -64,6 +82,8 @@ export function awsDeps(logger: Logger): Deps {
   const config = loadRuntimeConfig();
   logger.appendPersistentKeys({ environment: config.environment });
   const { ssm, ecs, s3 } = awsClients();
+  const alarms = process.env[ALARM_CATALOG_ENV] ? loadAlarmCatalog() : undefined;
+  const clock: Clock = { now: () => new Date() };
   return {
     config,
     flags: new SsmFlagStore(ssm, config.flagPrefix),
@@ -75,21 +95,22 @@ export function awsDeps(logger: Logger): Deps {
     blobs: new S3BlobStore(s3, config.changeRecords.bucket),
     objects: new S3StreamStore(s3, config.changeRecords.bucket),
     fetch: globalThis.fetch,
-    clock: { now: () => new Date() },
+    clock,
     log: asLog(logger),
     // Lazily: a step that never publishes never creates the client.
     get metrics() {
-      cloudwatch ??= new CloudWatchClient({ maxAttempts: 5 });
-      return new CloudWatchMetricsSink(cloudwatch, METRICS_NAMESPACE);
+      return new CloudWatchMetricsSink(cloudwatchClient(), METRICS_NAMESPACE);
     },
     // Lazily, like metrics: only the database cutover's steps open connections.
     get databases() {
       databases ??= new RealDatabaseConnector();
       return databases;
     },
-    // The change journal, its table and the histories it resolves events with (journal configured only).
-    ...(config.journal ? journalDeps(config.journal.table, ssm, ecs, config.services.cluster) : {}),
-    ...(process.env[ALARM_CATALOG_ENV] ? { alarms: loadAlarmCatalog() } : {}),
+    // The change journal and what reads with it (journal configured only).
+    ...(config.journal
+      ? journalDeps(config.journal.table, { ssm, ecs }, config.services.cluster, alarms, clock)
+      : {}),
+    ...(alarms ? { alarms } : {}),
     // Only the rollout gate is configured with metrics to read.
     ...(process.env[GATE_METRICS_ENV] ? { metricsSource: gateMetricsSource() } : {}),
   };

@@ -28,3 +28,33 @@ export const RollbackTrigger = z.strictObject({
 
 /** Set when a cutover or the rollback router runs a rollback: their lock is inherited, not taken. */
 export const ParentExecutionId = z.string().startsWith('arn:');
+
+/**
+ * Step Functions allows execution names (e.g. `rollback(drill)`, `cutover.2`) that the smoke test's
+ * marker pattern refuses; such a name must not fail a rollback at its verification step.
+ */
+export function smokeMarker(executionName: string): string {
+  return `switchback-smoke-${executionName.replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 80)}`;
+}
+
+/** The lock a request runs under: its parent's when a parent delegated it, otherwise its own. */
+export function requestLock(parentExecutionId: string | undefined, executionId: string) {
+  return { owner: parentExecutionId ?? executionId, inherited: parentExecutionId !== undefined };
+}
+
+/** The stage's stability timing, as the stability waits read it from the request. */
+export function requestTiming(timing: { stabilityPollSeconds: number; stabilityMaxAttempts: number }) {
+  return {
+    stabilityPollSeconds: timing.stabilityPollSeconds,
+    stabilityMaxAttempts: timing.stabilityMaxAttempts,
+  };
+}
+
+/** The trigger of a rollback with every field present (null when not given); an operator by default. */
+export function requestTrigger(trigger: z.infer<typeof RollbackTrigger> | undefined) {
+  return {
+    source: trigger?.source ?? 'operator',
+    error: trigger?.error ?? null,
+    cause: trigger?.cause ?? null,
+  };
+}

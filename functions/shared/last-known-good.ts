@@ -49,6 +49,12 @@ export interface StateSpan {
   /** The journal entries that made it (empty for the state before the journal). */
   readonly entryIds: readonly string[];
   readonly failed: boolean;
+  /**
+   * The state in service before the journal: when the journal first saw the target. Its bake is
+   * judged before this moment, even when later entries (a restart on the same task definition)
+   * continued it.
+   */
+  readonly firstSeen?: string;
 }
 
 export interface Verdict {
@@ -136,7 +142,7 @@ export function statesOf(entries: readonly JournalEntry[]): StateSpan[] {
   const first = changes[0];
   if (!first) return [];
   const spans: StateSpan[] = [
-    { state: first.from, since: null, until: first.at, entryIds: [], failed: false },
+    { state: first.from, since: null, until: first.at, entryIds: [], failed: false, firstSeen: first.at },
   ];
   for (const c of changes) {
     const current = spans[spans.length - 1];
@@ -169,19 +175,22 @@ export function judge(span: StateSpan, history: AlarmHistory, options: LkgOption
     return { span, good: false, reason: 'what it ran is unknown (ECS or SSM kept no record of it)' };
   if (span.failed) return { span, good: false, reason: 'its deployment failed' };
   if (span.since === null) {
-    const start = end - bake;
+    // Judged over the bake before the journal first saw it: what came after (a restart on the same
+    // task definition that continued it, an alarm while it stayed in service) is not its bake.
+    const seen = span.firstSeen ? Math.min(end, ms(span.firstSeen)) : end;
+    const start = seen - bake;
     if (ms(history.coversSince) > start)
       return {
         span,
         good: false,
-        reason: `it predates the journal and the alarm history does not cover the ${minutes} minutes before it was replaced`,
+        reason: `it predates the journal and the alarm history does not cover the ${minutes} minutes before the journal first saw it`,
       };
-    const alarm = alarmDuring(history, start, end);
+    const alarm = alarmDuring(history, start, seen);
     return alarm
       ? {
           span,
           good: false,
-          reason: `${alarm.alarm} was in ALARM in the ${minutes} minutes before it was replaced`,
+          reason: `${alarm.alarm} was in ALARM in the ${minutes} minutes before the journal first saw it`,
         }
       : {
           span,
@@ -246,25 +255,49 @@ export function lastKnownGood(
   };
 }
 
+/** An alarm's state now (CloudWatch DescribeAlarms): its value and when it last changed. */
+export interface AlarmNow {
+  readonly alarm: string;
+  readonly state: string;
+  /** When the state value last changed (StateTransitionedTimestamp); null when not reported. */
+  readonly since: string | null;
+}
+
 /**
- * Turns CloudWatch alarm history (state updates, any order) into ALARM intervals. `initial`
- * gives each alarm's state at `coversSince` when known (DescribeAlarms' StateValue and
- * StateUpdatedTimestamp before the window, or the oldest update's old state).
+ * Turns CloudWatch alarm history (state updates, any order) into ALARM intervals. An alarm whose
+ * oldest update leaves ALARM was in ALARM from `coversSince`. `current` gives each alarm's state
+ * now: an alarm with no update in the history is in that state over the whole window (ALARM
+ * since before the window: ALARM from `coversSince`), and a change newer than the history's last
+ * update (the history not yet caught up) is taken from it.
  */
 export function alarmIntervals(
   updates: readonly { alarm: string; at: string; oldState: string; newState: string }[],
   coversSince: string,
+  current: readonly AlarmNow[] = [],
 ): AlarmHistory {
   const byAlarm = new Map<string, typeof updates>();
   for (const u of updates) byAlarm.set(u.alarm, [...(byAlarm.get(u.alarm) ?? []), u]);
+  for (const c of current) if (!byAlarm.has(c.alarm)) byAlarm.set(c.alarm, []);
   const intervals: AlarmInterval[] = [];
   for (const [alarm, list] of byAlarm) {
     const sorted = [...list].sort((a, b) => ms(a.at) - ms(b.at));
-    let open: string | null = sorted[0]?.oldState === 'ALARM' ? coversSince : null;
+    const now = current.find((c) => c.alarm === alarm);
+    const first = sorted[0];
+    let open: string | null = first?.oldState === 'ALARM' ? coversSince : null;
+    if (!first && now?.state === 'ALARM')
+      open = now.since && ms(now.since) > ms(coversSince) ? now.since : coversSince;
     for (const u of sorted) {
       if (u.newState === 'ALARM' && open === null) open = u.at;
       else if (u.newState !== 'ALARM' && open !== null) {
         intervals.push({ alarm, from: open, to: u.at });
+        open = null;
+      }
+    }
+    const last = sorted[sorted.length - 1];
+    if (last && now?.since && ms(now.since) > ms(last.at)) {
+      if (now.state === 'ALARM' && open === null) open = now.since;
+      else if (now.state !== 'ALARM' && open !== null) {
+        intervals.push({ alarm, from: open, to: now.since });
         open = null;
       }
     }

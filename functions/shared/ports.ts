@@ -3,6 +3,7 @@
  * (`./adapters`); the local rehearsal and the tests wire local ones (`local/adapters`).
  */
 import type { FlagName } from './flags';
+import type { AlarmHistory } from './last-known-good';
 
 export interface FlagValue {
   readonly value: string;
@@ -52,6 +53,15 @@ export interface ServiceController {
   redeploy(
     service: ServiceKey,
     taskDefinition?: string,
+  ): Promise<{ deploymentId: string; taskDefinition: string }>;
+  /**
+   * Stops a deployment still in progress and rolls the service back to the service revision
+   * before it (ECS: StopServiceDeployment with stopType ROLLBACK). Returns the deployment that
+   * carries the rollback, to wait on, and the task definition it runs.
+   */
+  stopDeployment(
+    service: ServiceKey,
+    deploymentId: string,
   ): Promise<{ deploymentId: string; taskDefinition: string }>;
 }
 
@@ -159,4 +169,28 @@ export interface ParameterVersion {
 export interface ParameterHistory {
   /** Every stored version of the parameter, oldest first; [] when the parameter does not exist. */
   history(name: string): Promise<ParameterVersion[]>;
+}
+
+/** A watched parameter as it is now (GetParameter without decryption). */
+export interface WatchedValue {
+  readonly version: number;
+  readonly type: 'String' | 'StringList' | 'SecureString';
+  /** Always null for a SecureString: its value is never requested decrypted. */
+  readonly value: string | null;
+}
+
+/** The application's own watched parameters, by full SSM name (config rollback). */
+export interface WatchedParameterStore {
+  /** The current version (and value, unless SecureString); undefined when the parameter does not exist. */
+  get(name: string): Promise<WatchedValue | undefined>;
+  /** Writes a String value as a new version (SSM PutParameter with Overwrite); history stays intact. */
+  put(name: string, value: string): Promise<{ version: number }>;
+}
+
+/**
+ * The rollback alarms' own history (CloudWatch DescribeAlarmHistory and DescribeAlarms): the
+ * ALARM intervals of the stage's rollback alarms over [since, until], for the last known good.
+ */
+export interface AlarmHistorySource {
+  history(window: { readonly since: Date; readonly until: Date }): Promise<AlarmHistory>;
 }

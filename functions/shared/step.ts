@@ -5,6 +5,7 @@ import { parseOrThrow } from './config';
 import { InvalidInputError } from './errors';
 import type { JournalStore } from './journal';
 import type {
+  AlarmHistorySource,
   BlobStore,
   Clock,
   DeploymentHistory,
@@ -17,6 +18,7 @@ import type {
   SecretStore,
   ServiceController,
   StreamStore,
+  WatchedParameterStore,
 } from './ports';
 import type { DatabaseConnector } from './vector-stores';
 
@@ -45,6 +47,10 @@ export interface Deps {
   /** ECS deployment history and SSM parameter history: how the journal resolves an event. */
   readonly deployments?: DeploymentHistory;
   readonly parameterHistory?: ParameterHistory;
+  /** The app's watched parameters (config rollback; journal configured only). */
+  readonly watched?: WatchedParameterStore;
+  /** The rollback alarms' history (last known good; journal configured only). */
+  readonly alarmHistory?: AlarmHistorySource;
 }
 
 /**

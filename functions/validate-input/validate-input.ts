@@ -1,7 +1,17 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../shared/config';
 import { InvalidInputError } from '../shared/errors';
-import { ParentExecutionId, Reason, RequestedBy, RollbackTrigger, withoutStartedBy } from '../shared/inputs';
+import {
+  ParentExecutionId,
+  Reason,
+  RequestedBy,
+  RollbackTrigger,
+  requestLock,
+  requestTiming,
+  requestTrigger,
+  smokeMarker,
+  withoutStartedBy,
+} from '../shared/inputs';
 import { defineStep } from '../shared/step';
 
 const ChangeId = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'letters, digits, "-" and "_" only, at most 80');
@@ -26,14 +36,6 @@ export const ProviderRollbackInput = z.strictObject({
   parentExecutionId: ParentExecutionId.optional(),
   trigger: RollbackTrigger.optional(),
 });
-
-/**
- * Step Functions allows execution names (e.g. `rollback(drill)`, `cutover.2`) that the smoke test's
- * marker pattern refuses; such a name must not fail a rollback at its verification step.
- */
-function smokeMarker(executionName: string): string {
-  return `switchback-smoke-${executionName.replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 80)}`;
-}
 
 const Input = z.object({
   procedure: z.enum(['provider-cutover', 'provider-rollback']),
@@ -76,10 +78,7 @@ export const validateInput = defineStep({
     const base = {
       procedure: event.procedure,
       environment: config.environment,
-      timing: {
-        stabilityPollSeconds: config.timing.stabilityPollSeconds,
-        stabilityMaxAttempts: config.timing.stabilityMaxAttempts,
-      },
+      timing: requestTiming(config.timing),
       marker: smokeMarker(event.executionName),
     };
     if (event.procedure === 'provider-cutover') {
@@ -139,15 +138,8 @@ export const validateInput = defineStep({
       changeId: input.changeId ?? null,
       httpBase: null,
       emergency: input.emergency,
-      trigger: {
-        source: input.trigger?.source ?? 'operator',
-        error: input.trigger?.error ?? null,
-        cause: input.trigger?.cause ?? null,
-      },
-      lock: {
-        owner: input.parentExecutionId ?? event.executionId,
-        inherited: input.parentExecutionId !== undefined,
-      },
+      trigger: requestTrigger(input.trigger),
+      lock: requestLock(input.parentExecutionId, event.executionId),
       backups: [],
     };
   },

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { FlagNotFoundError } from '../../functions/shared/errors';
+import { FlagNotFoundError, InvalidFlagValueError } from '../../functions/shared/errors';
 import { type FlagName, flagParameterName } from '../../functions/shared/flags';
 import type {
   FlagStore,
@@ -8,6 +8,7 @@ import type {
   ParameterHistory,
   ParameterVersion,
   SecretStore,
+  WatchedParameterStore,
 } from '../../functions/shared/ports';
 
 /** A parameter write, as SSM sends it to EventBridge (`Parameter Store Change`): no value. */
@@ -139,4 +140,21 @@ export function parameterHistoryOf(store: FileParameterStore): ParameterHistory 
 /** The SecretStore face of a FileParameterStore. */
 export function secretsOf(store: FileParameterStore): SecretStore {
   return { get: (name) => store.getSecure(name) };
+}
+
+/** The WatchedParameterStore face of a FileParameterStore (config rollback). */
+export function watchedOf(store: FileParameterStore): WatchedParameterStore {
+  return {
+    get: async (name) => {
+      const last = (await store.versions(name)).at(-1);
+      return last ? { version: last.version, type: last.type, value: last.value } : undefined;
+    },
+    put: async (name, value) => {
+      const last = (await store.versions(name)).at(-1);
+      if (last?.type === 'SecureString') {
+        throw new InvalidFlagValueError(`${name} is a SecureString: config rollback never writes one`);
+      }
+      return { version: store.putParameter(name, value, 'String') };
+    },
+  };
 }

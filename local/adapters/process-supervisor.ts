@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { ServiceNotFoundError } from '../../functions/shared/errors';
+import { DeploymentNotStoppableError, ServiceNotFoundError } from '../../functions/shared/errors';
 import type {
   Deployment,
   DeploymentHistory,
@@ -36,6 +36,8 @@ interface Managed {
   taskDefinition: string;
   revision: number;
   deployment: { id: string; rolloutState: Deployment['rolloutState']; taskDefinition: string } | undefined;
+  /** The completed deployment a deployment still in progress replaces (ECS keeps it ACTIVE until then). */
+  previous: { id: string; taskDefinition: string } | undefined;
   child: ChildProcess | undefined;
   healthy: boolean;
   /** False once stopped by hand: a crashed task is replaced, a stopped service is not. */
@@ -71,6 +73,7 @@ export class ProcessSupervisor implements ServiceController {
         taskDefinition: `local:${key}:1`,
         revision: 1,
         deployment: undefined,
+        previous: undefined,
         child: undefined,
         healthy: false,
         wanted: false,
@@ -95,6 +98,16 @@ export class ProcessSupervisor implements ServiceController {
           },
         ]
       : [];
+    if (m.previous && m.deployment?.rolloutState === 'IN_PROGRESS') {
+      deployments.push({
+        id: m.previous.id,
+        status: 'ACTIVE',
+        rolloutState: 'COMPLETED',
+        desiredCount: 0,
+        runningCount: 0,
+        taskDefinition: m.previous.taskDefinition,
+      });
+    }
     return {
       taskDefinition: m.taskDefinition,
       desiredCount: m.wanted ? 1 : 0,
@@ -127,6 +140,8 @@ export class ProcessSupervisor implements ServiceController {
     const from = m.taskDefinition;
     if (taskDefinition) m.taskDefinition = taskDefinition;
     const id = `ecs-svc/${service}-${++this.deploymentCounter}`;
+    if (m.deployment?.rolloutState === 'COMPLETED')
+      m.previous = { id: m.deployment.id, taskDefinition: m.deployment.taskDefinition };
     m.deployment = { id, rolloutState: 'IN_PROGRESS', taskDefinition: m.taskDefinition };
     this.history.set(id, {
       serviceDeploymentArn: `local:service-deployment/${service}/${id}`,
@@ -139,6 +154,20 @@ export class ProcessSupervisor implements ServiceController {
     m.restarts = 0;
     void this.startTask(m);
     return { deploymentId: id, taskDefinition: m.taskDefinition };
+  }
+
+  /**
+   * StopServiceDeployment with ROLLBACK: a deployment still in progress is replaced by a new
+   * deployment of the revision it was replacing, as ECS rolls back to the previous service revision.
+   */
+  async stopDeployment(service: ServiceKey, deploymentId: string) {
+    const m = this.get(service);
+    if (m.deployment?.id !== deploymentId || m.deployment.rolloutState !== 'IN_PROGRESS' || !m.previous) {
+      throw new DeploymentNotStoppableError(
+        `Deployment ${deploymentId} of ${service} is not in progress (ECS refuses to stop it)`,
+      );
+    }
+    return this.redeploy(service, m.previous.taskDefinition);
   }
 
   async scale(service: ServiceKey, desiredCount: number) {

@@ -19,7 +19,10 @@ const database = process.env.DATABASE_ACTIVE;
 const native = new MemoryStore(env('DATA_FILE'));
 // A bad build (a task definition revision of the rehearsal): this percentage of memory requests
 // fail with a 500, deterministically (every n-th request), and each waits this long first.
-const faultPercent = Number(process.env.FAULT_ERROR_PERCENT ?? '0');
+// Seed 001's AUTONOMOUS_MODE, read at start like the app's .env: the reference API models turning
+// it on as a bad setting (the config rollback rehearsal's culprit): one memory request in four fails.
+const autonomousMode = process.env.AUTONOMOUS_MODE === 'true';
+const faultPercent = Math.max(Number(process.env.FAULT_ERROR_PERCENT ?? '0'), autonomousMode ? 25 : 0);
 const faultDelayMs = Number(process.env.FAULT_DELAY_MS ?? '0');
 let memoryRequests = 0;
 /** Whether this memory request is one the bad build fails (none when FAULT_ERROR_PERCENT is 0). */
@@ -66,7 +69,8 @@ const server = createServer(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://api');
   try {
     if (req.method === 'GET' && url.pathname === '/health') {
-      if (provider === 'native') return send(res, 200, { status: 'ok', provider, maintenance, database });
+      if (provider === 'native')
+        return send(res, 200, { status: 'ok', provider, maintenance, database, autonomousMode });
       const ok = await sidecarHealthy();
       return send(res, ok ? 200 : 503, {
         status: ok ? 'ok' : 'degraded',

@@ -232,16 +232,20 @@ describe('rollback trigger', () => {
     }
   });
 
-  it('the router may stop only cutover executions and start only provider-rollback', () => {
+  it('the router may stop only cutover executions and start only the rollbacks', () => {
     const cutover = stack.procedures['provider-cutover'].stateMachine;
-    const rollback = stack.procedures['provider-rollback'].stateMachine;
     const account = 'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>';
     const grants = grantPairs(roleStatements(stack, router.role)).filter((g) => g.startsWith('states:'));
+    const rollbacks = (
+      ['provider-rollback', 'code-rollback', 'config-rollback', 'feature-disable'] as const
+    ).map((n) => stack.procedures[n].stateMachine);
     expect(grants).toEqual(
       [
-        `states:StartExecution on ${flat(stack, rollback.stateMachineArn)}`,
-        `states:DescribeExecution on ${account}:execution:${flat(stack, rollback.stateMachineName)}:*`,
-        `states:StopExecution on ${account}:execution:${flat(stack, rollback.stateMachineName)}:*`,
+        ...rollbacks.flatMap((rollback) => [
+          `states:StartExecution on ${flat(stack, rollback.stateMachineArn)}`,
+          `states:DescribeExecution on ${account}:execution:${flat(stack, rollback.stateMachineName)}:*`,
+          `states:StopExecution on ${account}:execution:${flat(stack, rollback.stateMachineName)}:*`,
+        ]),
         `states:StopExecution on ${account}:execution:${flat(stack, cutover.stateMachineName)}:*`,
       ].sort(),
     );
@@ -300,7 +304,7 @@ describe('router and probe step permissions', () => {
       priority: 'P0',
       rollback: 'code',
     });
-    for (const step of ['plan-response', 'incident-report', 'health-probe', 'set-flags'] as const) {
+    for (const step of ['incident-report', 'health-probe', 'set-flags'] as const) {
       const vars = (
         resourceOf(template, stack, stack.functions[step].function).Properties.Environment as {
           Variables: Record<string, unknown>;
@@ -310,12 +314,18 @@ describe('router and probe step permissions', () => {
     }
   });
 
-  it('plan-response may only read change records (no write)', () => {
+  it('plan-response may only read change records, the journal and the rollback alarms history (no write)', () => {
+    const alarmArns = rollbackIds.map((id) => `${ARN}:cloudwatch:${RA}:alarm:${name(id)}`);
     expect(own('plan-response')).toEqual(
       [
         `s3:GetObject on ${bucket}/change-records/staging/*`,
         `s3:ListBucket on ${bucket}`,
         `kms:Decrypt on ${key}`,
+        `dynamodb:Query on ${flat(stack, stack.journal.table.tableArn)}`,
+        ...alarmArns.flatMap((a) => [
+          `cloudwatch:DescribeAlarmHistory on ${a}`,
+          `cloudwatch:DescribeAlarms on ${a}`,
+        ]),
       ].sort(),
     );
   });

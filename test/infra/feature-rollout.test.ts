@@ -17,6 +17,7 @@ import { Procedure, type ProcedureBinding } from '../../lib/procedure';
 import { PROCEDURES, type SwitchbackStack } from '../../lib/switchback-stack';
 import {
   cdkJsonStages,
+  deployedDefinition,
   flat,
   grantPairs,
   resourceOf,
@@ -78,6 +79,8 @@ describe('feature rollout: step permissions (staging from cdk.json)', () => {
         ...rolloutLogs,
         `ssm:GetParameter on ${FLAG}`,
         `ssm:PutParameter on ${FLAG}`,
+        // A completed or rolled back rollout is a journal entry (what the router may undo).
+        `dynamodb:PutItem on ${flat(stack, stack.journal.table.tableArn)}`,
       ].sort(),
     );
     expect(grants('disable-feature')).toEqual(
@@ -162,11 +165,11 @@ describe('feature rollout: state machines', () => {
     ).toEqual([]);
   });
 
-  it('the approval task waits with the timeout from the input; the definition stays inline', () => {
-    const def = JSON.stringify(resourceOf(template, stack, rollout.stateMachine).Properties.DefinitionString);
+  it('the approval task waits with the timeout from the input, in the definition deployed', () => {
+    const def = deployedDefinition(synth, resourceOf(template, stack, rollout.stateMachine));
     expect(def).toContain('arn:aws:states:::lambda:invoke.waitForTaskToken');
-    // The template carries the definition minified (no indentation): the same field, exactly.
-    expect(def).toContain('\\"TimeoutSecondsPath\\":\\"$.Payload.timeoutSeconds\\"');
+    // The asset carries the definition minified (no indentation): the same field, exactly.
+    expect(def).toContain('"TimeoutSecondsPath":"$.Payload.timeoutSeconds"');
   });
 
   it('both are published for the CLI (start, approve)', () => {

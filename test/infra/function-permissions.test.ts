@@ -26,6 +26,7 @@ const ARN = 'arn:<AWS::Partition>';
 const REGION_ACCOUNT = '<AWS::Region>:<AWS::AccountId>';
 const flagArn = (name: string) => `${ARN}:ssm:${REGION_ACCOUNT}:parameter/switchback/staging/${name}`;
 const apiService = `${ARN}:ecs:${REGION_ACCOUNT}:service/memory-staging/memory-api`;
+const sidecarService = `${ARN}:ecs:${REGION_ACCOUNT}:service/memory-staging/memory-sidecar`;
 
 const baseline = (step: StepName) => stepBaseline(stack, step);
 
@@ -80,9 +81,12 @@ describe('step function permissions (staging from cdk.json)', () => {
     expect(grantsOf('set-flags')).not.toContain(`ssm:PutParameter on ${flagArn('automation/paused')}`);
   });
 
-  it('restart-service may only update the API service; check-stable may only describe it', () => {
+  it('restart-service may only update the API service; check-stable may only describe it and the sidecar', () => {
     expectExactly('restart-service', [`ecs:UpdateService on ${apiService}`]);
-    expectExactly('check-stable', [`ecs:DescribeServices on ${apiService}`]);
+    expectExactly('check-stable', [
+      `ecs:DescribeServices on ${apiService}`,
+      `ecs:DescribeServices on ${sidecarService}`,
+    ]);
   });
 
   it('no role in the stack carries a managed policy', () => {

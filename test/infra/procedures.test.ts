@@ -12,7 +12,15 @@ import {
   procedureParameterName,
   type SwitchbackStack,
 } from '../../lib/switchback-stack';
-import { cdkJsonStages, flat, grantPairs, resourceOf, roleStatements, synthApp } from './support';
+import {
+  cdkJsonStages,
+  deployedDefinition,
+  flat,
+  grantPairs,
+  resourceOf,
+  roleStatements,
+  synthApp,
+} from './support';
 
 const synth = synthApp(cdkJsonStages());
 afterAll(() => synth.cleanup());
@@ -74,10 +82,11 @@ describe.each(PROCEDURES)('procedure %s', (name) => {
     expect(retention).toBe(synth.stages[0]?.logRetentionDays);
   });
 
-  it('keeps the definition inline and substitutes every placeholder', () => {
+  it('ships the definition as an S3 asset, exactly the generated one, and substitutes every placeholder', () => {
     const placeholders = Procedure.placeholders(Procedure.definition(name));
     expect(Object.keys(sm.Properties.DefinitionSubstitutions as object).sort()).toEqual(placeholders);
-    expect(JSON.stringify(sm.Properties.DefinitionString)).toContain('"StartAt');
+    expect(sm.Properties.DefinitionString).toBeUndefined();
+    expect(JSON.parse(deployedDefinition(synth, sm))).toEqual(JSON.parse(Procedure.definition(name)));
     expect((sm.Properties.DefinitionSubstitutions as Record<string, unknown>).Environment).toBe('staging');
   });
 
@@ -185,6 +194,8 @@ describe('lock janitor trigger', () => {
           stack.resolve(stack.procedures['rollback-router'].stateMachine.stateMachineArn),
           stack.resolve(stack.procedures['feature-rollout'].stateMachine.stateMachineArn),
           stack.resolve(stack.procedures['feature-disable'].stateMachine.stateMachineArn),
+          stack.resolve(stack.procedures['code-rollback'].stateMachine.stateMachineArn),
+          stack.resolve(stack.procedures['config-rollback'].stateMachine.stateMachineArn),
           ...LOCKING_DATA_PROCEDURES.map((n) =>
             stack.resolve(stack.data?.procedures[n].stateMachine.stateMachineArn),
           ),

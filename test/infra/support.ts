@@ -66,6 +66,17 @@ export function synthApp(stages: unknown[], options: BuildAppOptions = {}): Synt
   }
 }
 
+/**
+ * The definition a state machine resource deploys: the S3 asset its `DefinitionS3Location` names,
+ * read from the synthesized output (`asset.<hash>.json`).
+ */
+export function deployedDefinition(synth: Synth, resource: { Properties: Record<string, unknown> }): string {
+  const location = resource.Properties.DefinitionS3Location as { Key: string } | undefined;
+  if (!location) throw new Error('the state machine has no DefinitionS3Location');
+  const hash = location.Key.replace(/\.json$/, '');
+  return readFileSync(join(synth.app.outdir, `asset.${hash}.json`), 'utf8');
+}
+
 /** A bare App for construct-level tests: no bundling, no CloudFormation validation, temp outdir. */
 export function scratchApp(): { app: App; cleanup: () => void } {
   const outdir = mkdtempSync(join(tmpdir(), 'switchback-infra-'));

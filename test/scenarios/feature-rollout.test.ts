@@ -243,8 +243,11 @@ describe('feature-rollout', () => {
       ['fail', 2, 'continue'],
       ['fail', 3, 'roll-back'],
     ]);
-    const decisions = log.events.filter((e) => e.type === 'decision').map((e) => e.message);
+    const decisions = log.events
+      .filter((e) => e.type === 'decision' || e.type === 'disabled')
+      .map((e) => e.message);
     expect(decisions[0]).toMatch(/^Gate failed at evaluation 3: .*Rolling back: emergency disable\.$/);
+    expect(log.events.filter((e) => e.type === 'disabled')).toHaveLength(1);
     expect(decisions[1]).toMatch(
       /^Feature disabled: flag off at version \d+ \(was on\), the app served it off \d+ ms after/,
     );

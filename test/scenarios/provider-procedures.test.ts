@@ -366,7 +366,7 @@ describe('provider-rollback', () => {
     const refused = await w.engine.run('provider-rollback', ROLLBACK);
     expect(refused.status).toBe('FAILED');
     expect(refused.error).toBe('RollbackRefusedError');
-    expect(refused.cause).toMatch(/FlagDriftError: Flags changed since change .*memory\/http-base/);
+    expect(refused.cause).toMatch(/FlagDriftError: Changed since change .*memory\/http-base/);
     expect(await flagState(w)).toEqual(before);
     expect(await w.lock()).toBeUndefined();
 

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncidentReport } from '../../functions/incident-report/incident-report';
 import type { IncidentsConfig } from '../../lib/config/alarm-schema';
@@ -428,6 +429,17 @@ describe('rollback-router', () => {
       JSON.stringify({ ...record, events: record?.events.map((e) => ({ ...e, at: old })) }),
       'application/json',
     );
+    // And the journal, which the router reads first: the cutover's entries, an hour old.
+    for (const e of await w.journalEntries()) {
+      if (e.change.type !== 'procedure' || e.change.changeId !== record?.changeId) continue;
+      await w.dynamo.client.send(
+        new DeleteItemCommand({
+          TableName: `switchback-${ENV}-journal`,
+          Key: { pk: { S: e.environment }, sk: { S: e.entryId } },
+        }),
+      );
+      await w.journal.put({ ...e, at: old, entryId: e.entryId.replace(e.at, old) });
+    }
     const before = await flagState(w);
     const run = await w.engine.run('rollback-router', alarm());
 

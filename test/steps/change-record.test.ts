@@ -247,7 +247,23 @@ describe('change-record check-drift', () => {
     await deps.flags.put('memory/provider', 'http');
     await deps.flags.put('memory/http-base', 'https://mem0.internal:7070');
     const result = await runStep({ action: 'check-drift', changeId: 'co-1' }, deps);
-    expect(result).toEqual({ drift: false, checked: ['memory/provider', 'memory/http-base'] });
+    expect(result).toEqual({
+      drift: false,
+      checked: ['memory/provider', 'memory/http-base', 'api task definition'],
+    });
+  });
+
+  it('throws FlagDriftError when the API runs another task definition than the change recorded (a later deploy)', async () => {
+    const deps = await opened();
+    await deps.flags.put('memory/provider', 'http');
+    const before = (await deps.services.describe('api')).taskDefinition;
+    await deps.services.redeploy('api', 'arn:aws:ecs:eu-west-1:123456789012:task-definition/memory-api:9');
+    const err = await rejection({ action: 'check-drift', changeId: 'co-1' }, deps);
+    expect(err).toBeInstanceOf(FlagDriftError);
+    expect(err.message).toContain(
+      `the API runs arn:aws:ecs:eu-west-1:123456789012:task-definition/memory-api:9, not ${before}`,
+    );
+    expect(err.message).toContain('code-rollback undoes it instead');
   });
 
   it('passes when the flags hold the values from before the change (it failed half-way)', async () => {

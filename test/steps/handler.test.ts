@@ -1,3 +1,8 @@
+import {
+  CloudWatchClient,
+  DescribeAlarmHistoryCommand,
+  DescribeAlarmsCommand,
+} from '@aws-sdk/client-cloudwatch';
 import { DescribeServicesCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -5,15 +10,19 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { checkStable } from '../../functions/check-stable/check-stable';
 import { setFlags } from '../../functions/set-flags/set-flags';
+import { ALARM_CATALOG_ENV } from '../../functions/shared/alarm-catalog';
 import { RUNTIME_CONFIG_ENV } from '../../functions/shared/config';
 import { ConfigurationError } from '../../functions/shared/errors';
-import { makeHandler } from '../../functions/shared/handler';
+import { awsDeps, makeHandler } from '../../functions/shared/handler';
+import { createLogger } from '../../functions/shared/observability';
 import { validateInput } from '../../functions/validate-input/validate-input';
+import { localAlarmCatalog } from '../../local/alarm-catalog';
 import { testConfig } from '../support/fakes';
 
 const ssm = mockClient(SSMClient);
 const ecs = mockClient(ECSClient);
 const s3 = mockClient(S3Client);
+const cloudwatch = mockClient(CloudWatchClient);
 
 let stdout: MockInstance;
 let stderr: MockInstance;
@@ -24,6 +33,7 @@ beforeEach(() => {
   ssm.reset();
   ecs.reset();
   s3.reset();
+  cloudwatch.reset();
   stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
   stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
 });
@@ -157,5 +167,55 @@ describe('makeHandler: running a step', () => {
       cluster: 'switchback-test',
       services: ['memory-api'],
     });
+  });
+});
+
+describe('awsDeps: config rollback and last known good', () => {
+  const journal = {
+    table: 'switchback-test-journal',
+    retentionDays: 90,
+    bakeMinutes: 30,
+    services: { api: 'memory-api', sidecar: 'memory-sidecar' },
+    watched: {},
+  };
+  const catalog = localAlarmCatalog('test');
+
+  it('wires the watched parameters and the rollback alarms of the catalog beside the journal', async () => {
+    useConfig({ ...testConfig(), journal });
+    vi.stubEnv(ALARM_CATALOG_ENV, JSON.stringify(catalog));
+    const deps = awsDeps(createLogger('rollback-plan'));
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Type: 'String', Value: 'true', Version: 3 } });
+    await expect(deps.watched?.get('/memory/test/mcp/AUTONOMOUS_MODE')).resolves.toEqual({
+      version: 3,
+      type: 'String',
+      value: 'true',
+    });
+    expect(ssm.commandCalls(GetParameterCommand)[0]!.args[0].input).toEqual({
+      Name: '/memory/test/mcp/AUTONOMOUS_MODE',
+      WithDecryption: false,
+    });
+    cloudwatch.on(DescribeAlarmHistoryCommand).resolves({ AlarmHistoryItems: [] });
+    cloudwatch.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [] });
+    const now = Date.now();
+    await deps.alarmHistory?.history({ since: new Date(now - 3_600_000), until: new Date(now) });
+    const asked = cloudwatch.commandCalls(DescribeAlarmHistoryCommand).map((c) => c.args[0].input.AlarmName);
+    expect(asked).toEqual(
+      Object.keys(catalog.alarms)
+        .map((id) => `${catalog.namePrefix}${id}`)
+        .sort(),
+    );
+    expect(deps.alarms).toEqual(catalog);
+  });
+
+  it('gives no alarm history to a function without the catalog, and neither port without the journal', () => {
+    useConfig({ ...testConfig(), journal });
+    vi.stubEnv(ALARM_CATALOG_ENV, undefined);
+    const withJournal = awsDeps(createLogger('journal'));
+    expect(withJournal.watched).toBeDefined();
+    expect(withJournal.alarmHistory).toBeUndefined();
+    useConfig(testConfig());
+    const without = awsDeps(createLogger('set-flags'));
+    expect(without.watched).toBeUndefined();
+    expect(without.alarmHistory).toBeUndefined();
   });
 });

@@ -129,7 +129,7 @@ describe('last known good', () => {
     expect(young.known).toBe(false);
     if (young.known) return;
     expect(young.reason).toBe(
-      'no state of service:api is known good: switchback-test-s004-error-rate was in ALARM in the 30 minutes before it was replaced; in service for 10 of its 30 minute bake so far',
+      'no state of service:api is known good: switchback-test-s004-error-rate was in ALARM in the 30 minutes before the journal first saw it; in service for 10 of its 30 minute bake so far',
     );
 
     const failed = lastKnownGood(
@@ -224,5 +224,94 @@ describe('alarm history -> ALARM intervals', () => {
       { alarm: 'a', from: '2025-03-01T10:00:00Z', to: '2025-03-01T10:05:00Z' },
       { alarm: 'a', from: '2025-03-01T11:00:00Z', to: null },
     ]);
+  });
+
+  it('takes an alarm with no update in the history from its state now: ALARM since before the window is ALARM throughout', () => {
+    const history = alarmIntervals([], '2025-03-01T09:00:00.000Z', [
+      { alarm: 'stuck', state: 'ALARM', since: '2025-02-27T00:00:00.000Z' },
+      { alarm: 'quiet', state: 'OK', since: '2025-02-27T00:00:00.000Z' },
+      { alarm: 'unknown-since', state: 'ALARM', since: null },
+    ]);
+    expect(history).toEqual({
+      coversSince: '2025-03-01T09:00:00.000Z',
+      intervals: [
+        { alarm: 'stuck', from: '2025-03-01T09:00:00.000Z', to: null },
+        { alarm: 'unknown-since', from: '2025-03-01T09:00:00.000Z', to: null },
+      ],
+    });
+  });
+
+  it('prefers the history over the state now, and takes a change the history has not caught up with from it', () => {
+    const history = alarmIntervals(
+      [
+        { alarm: 'a', at: '2025-03-01T10:00:00Z', oldState: 'OK', newState: 'ALARM' },
+        { alarm: 'a', at: '2025-03-01T10:05:00Z', oldState: 'ALARM', newState: 'OK' },
+        { alarm: 'b', at: '2025-03-01T10:10:00Z', oldState: 'OK', newState: 'ALARM' },
+      ],
+      '2025-03-01T09:00:00.000Z',
+      [
+        // The history's last word on a is OK at 10:05; it went to ALARM again at 11:00.
+        { alarm: 'a', state: 'ALARM', since: '2025-03-01T11:00:00Z' },
+        // b left ALARM at 10:20, an update the history does not show yet.
+        { alarm: 'b', state: 'OK', since: '2025-03-01T10:20:00Z' },
+      ],
+    );
+    expect(history.intervals).toEqual([
+      { alarm: 'a', from: '2025-03-01T10:00:00Z', to: '2025-03-01T10:05:00Z' },
+      { alarm: 'b', from: '2025-03-01T10:10:00Z', to: '2025-03-01T10:20:00Z' },
+      { alarm: 'a', from: '2025-03-01T11:00:00Z', to: null },
+    ]);
+  });
+
+  it('an alarm in ALARM since before the window keeps every state of the window from being known good', () => {
+    const history = alarmIntervals([], '2025-03-01T08:00:00.000Z', [
+      { alarm: 'switchback-test-s004-error-rate', state: 'ALARM', since: '2025-02-28T23:00:00.000Z' },
+    ]);
+    const lkg = lastKnownGood(
+      'service:api',
+      [deploy('2025-03-01T09:00:00.000Z', 'd1', 1, 2, 'COMPLETED')],
+      history,
+      OPTIONS,
+    );
+    expect(lkg.known).toBe(false);
+    expect(lkg.verdicts.map((v) => v.reason)).toEqual([
+      'switchback-test-s004-error-rate was in ALARM in the 30 minutes before the journal first saw it',
+      'switchback-test-s004-error-rate went to ALARM during its 30 minute bake',
+    ]);
+  });
+});
+
+describe('the state before the journal, continued by a restart on the same task definition', () => {
+  it('is judged over the bake before the journal first saw it: an alarm now does not disqualify it', () => {
+    // The journal first sees api:1 at 11:00 (a restart, same task definition); the alarm fires at 11:55.
+    const entries = [
+      deploy('2025-03-01T11:00:00.000Z', 'restart', 1, 1, 'IN_PROGRESS', 'ecs-svc/r'),
+      deploy('2025-03-01T11:00:30.000Z', 'restart-done', 1, 1, 'COMPLETED', 'ecs-svc/r'),
+    ];
+    const alarmed: AlarmHistory = {
+      coversSince: '2025-02-28T00:00:00.000Z',
+      intervals: [{ alarm: 'switchback-test-s004-error-rate', from: '2025-03-01T11:55:00.000Z', to: null }],
+    };
+    const lkg = lastKnownGood('service:api', entries, alarmed, OPTIONS);
+    expect(lkg).toMatchObject({
+      known: true,
+      lkg: { state: { taskDefinition: TD(1) }, since: null },
+      since: [],
+    });
+  });
+
+  it('is not known good when the alarm was in ALARM in the bake before the journal first saw it', () => {
+    const entries = [deploy('2025-03-01T11:00:00.000Z', 'restart', 1, 1, 'IN_PROGRESS', 'ecs-svc/r')];
+    const alarmed: AlarmHistory = {
+      coversSince: '2025-02-28T00:00:00.000Z',
+      intervals: [
+        {
+          alarm: 'switchback-test-s004-error-rate',
+          from: '2025-03-01T10:40:00.000Z',
+          to: '2025-03-01T10:45:00.000Z',
+        },
+      ],
+    };
+    expect(lastKnownGood('service:api', entries, alarmed, OPTIONS)).toMatchObject({ known: false });
   });
 });

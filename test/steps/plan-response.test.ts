@@ -85,6 +85,26 @@ describe('plan-response: decide', () => {
     });
   });
 
+  it('a database cutover in flight under any rollback alarm: stopped and rolled back by its own rollback', async () => {
+    // The alarm's matrix says provider-rollback (seed 002's error rate is a config error), but the
+    // cutover in flight is the likeliest cause: database-rollback undoes it.
+    const plan = await decide(
+      lock({
+        owner: 'arn:db',
+        holder: 'arn:db',
+        procedure: 'database-cutover',
+        status: 'held',
+        changeId: 'db-3',
+      }),
+    );
+    expect(plan).toMatchObject({
+      action: 'stop-in-flight',
+      procedure: 'database-rollback',
+      changeId: 'db-3',
+      inFlight: { owner: 'arn:db', procedure: 'database-cutover', status: 'held' },
+    });
+  });
+
   it.each([
     [
       'a lock held for an operator',
@@ -107,9 +127,9 @@ describe('plan-response: decide', () => {
       /already running/,
     ],
     [
-      'a change this rollback cannot undo',
-      lock({ owner: 'arn:db', holder: 'arn:db', procedure: 'database-cutover', status: 'held' }),
-      /database-cutover \(arn:db\) holds the lock; provider-rollback cannot undo it/,
+      'a procedure no rollback of the router undoes',
+      lock({ owner: 'arn:fr', holder: 'arn:fr', procedure: 'feature-rollout', status: 'held' }),
+      /feature-rollout \(arn:fr\) holds the lock; no rollback of the router undoes it, so it is left to finish/,
     ],
     [
       'a lock without a change id',

@@ -6,7 +6,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { RuntimeConfig } from '../../functions/shared/config';
-import { BackupNotFoundError, FlagNotFoundError, ServiceNotFoundError } from '../../functions/shared/errors';
+import {
+  BackupNotFoundError,
+  DeploymentNotStoppableError,
+  FlagNotFoundError,
+  ServiceNotFoundError,
+} from '../../functions/shared/errors';
 import type { FlagName } from '../../functions/shared/flags';
 import type {
   BlobStore,
@@ -204,6 +209,33 @@ export class ScriptedServiceController implements ServiceController {
     const older = current.deployments.map((d) => ({ ...d, status: 'ACTIVE' as const }));
     this.states.set(service, { ...current, taskDefinition: td, deployments: [fresh, ...older] });
     return { deploymentId: fresh.id, taskDefinition: td };
+  }
+
+  readonly stops: { service: ServiceKey; deploymentId: string }[] = [];
+
+  /** StopServiceDeployment ROLLBACK: a new deployment of the revision before the stopped one. */
+  async stopDeployment(service: ServiceKey, deploymentId: string) {
+    this.stops.push({ service, deploymentId });
+    const current = this.states.get(service);
+    if (!current) throw new ServiceNotFoundError(`service ${service} not found`);
+    const stopped = current.deployments.find((d) => d.id === deploymentId);
+    const previous = current.deployments.find((d) => d.id !== deploymentId && d.status === 'ACTIVE');
+    if (stopped?.rolloutState !== 'IN_PROGRESS' || !previous) {
+      throw new DeploymentNotStoppableError(`deployment ${deploymentId} of ${service} is not in progress`);
+    }
+    this.counter += 1;
+    const fresh = deployment({
+      id: `ecs-svc/${this.counter}`,
+      rolloutState: 'IN_PROGRESS',
+      runningCount: 0,
+      taskDefinition: previous.taskDefinition,
+    });
+    this.states.set(service, {
+      ...current,
+      taskDefinition: previous.taskDefinition,
+      deployments: [fresh, ...current.deployments.filter((d) => d.id !== deploymentId)],
+    });
+    return { deploymentId: fresh.id, taskDefinition: previous.taskDefinition };
   }
 
   readonly scales: { service: ServiceKey; desiredCount: number }[] = [];

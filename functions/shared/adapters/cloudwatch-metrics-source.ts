@@ -62,7 +62,9 @@ export class CloudWatchMetricsSource implements MetricsSource {
         NextToken = out.NextToken;
       } while (NextToken);
     } catch (err) {
-      throw new MetricsUnavailableError(`CloudWatch GetMetricData failed: ${describe(err)}`, { cause: err });
+      throw new MetricsUnavailableError(`CloudWatch GetMetricData failed: ${describeSdkError(err)}`, {
+        cause: err,
+      });
     }
     const read = (signal: GateSignal): number | null => {
       const m = this.spec.metrics[signal];
@@ -105,12 +107,15 @@ export class CloudWatchMetricsSource implements MetricsSource {
         } while (NextToken);
       }
     } catch (err) {
-      throw new MetricsUnavailableError(`CloudWatch DescribeAlarms failed: ${describe(err)}`, { cause: err });
+      throw new MetricsUnavailableError(`CloudWatch DescribeAlarms failed: ${describeSdkError(err)}`, {
+        cause: err,
+      });
     }
     return [...found].sort();
   }
 }
 
-function describe(err: unknown): string {
+/** An SDK error as `Name: message`, for messages that state what CloudWatch answered. */
+export function describeSdkError(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { rollbackPlan } from './rollback-plan';
+
+export const handler = makeHandler(rollbackPlan);

@@ -148,6 +148,29 @@ describe('every exit path accounted for', () => {
     );
   });
 
+  it('found by the sweep: a hold that observes the API while it is still restarting waits for its answer, and says what it serves', async () => {
+    const w = await open({
+      faults: [
+        // The rollback's restart starts a new API task and then fails; so does the hold's own restart.
+        { procedure: 'provider-rollback', state: 'RestartApi', kind: 'after' },
+        { procedure: 'provider-rollback', state: 'RestartIntoMaintenance' },
+      ],
+    });
+    expect((await w.engine.run('provider-cutover', CUTOVER)).status).toBe('SUCCEEDED');
+    const run = await w.engine.run('provider-rollback', { reason: 'put the native provider back' });
+
+    expect(run.error).toBe('RollbackFailedError');
+    expect(pathOf(run)).toEqual(expect.arrayContaining(['RestartIntoMaintenance', 'ObserveHold', 'Notify']));
+    expect(await w.lock()).toMatchObject({ owner: run.arn, status: 'needs-operator' });
+    expect((await flagState(w))['maintenance-mode']?.value).toBe('on');
+    expect((await w.apiHealth()).body).toMatchObject({ maintenance: false });
+    // Before: "the API did not answer /health" (it was starting), while it came back without maintenance.
+    const held = notices(w).find((n) => n.outcome === 'rollback-failed');
+    expect(held?.message).toContain(
+      'Observed: maintenance-mode flag on; the API does NOT serve maintenance;',
+    );
+  });
+
   it('hole 4: a router that stops a cutover and cannot start the rollback holds the environment, never releases it', async () => {
     let router: ReturnType<World['engine']['run']> | undefined;
     const w = await open({

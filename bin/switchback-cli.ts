@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { approve } from '../cli/approve';
 import { listBackupsCommand, showHistory, showStatus, startExecution, unlock } from '../cli/aws';
 import { configCheck } from '../cli/config-check';
-import { registerOperatorCommands } from '../cli/operator-commands';
+import { confirmed, registerOperatorCommands } from '../cli/operator-commands';
 import { registerRehearse } from '../cli/rehearse-command';
 
 // The CLI and the rehearsal may run on Node.js 20; the deployed functions run on Node.js 24.
@@ -28,16 +28,23 @@ program
   .requiredOption('--input <json>', 'execution input (JSON), e.g. \'{"reason":"..."}\'')
   .option('--name <name>', 'execution name (idempotency: the same name cannot start twice)')
   .option('--wait', 'wait until the execution ends and print its outcome')
-  .action(async (procedure: string, opts: { env: string; input: string; name?: string; wait?: boolean }) => {
-    process.exitCode = await startExecution({
-      procedure,
-      env: opts.env,
-      input: parseJson(opts.input, '--input'),
-      name: opts.name,
-      wait: opts.wait ?? false,
-      write: console.log,
-    });
-  });
+  .option('--yes', 'do not ask before changing a production environment')
+  .action(
+    async (
+      procedure: string,
+      opts: { env: string; input: string; name?: string; wait?: boolean; yes?: boolean },
+    ) => {
+      process.exitCode = await startExecution({
+        procedure,
+        env: opts.env,
+        input: parseJson(opts.input, '--input'),
+        name: opts.name,
+        wait: opts.wait ?? false,
+        write: console.log,
+        confirm: (what) => confirmed(opts.env, what, opts.yes),
+      });
+    },
+  );
 
 program
   .command('status')

@@ -1,7 +1,7 @@
 import {
-  GetExecutionHistoryCommand,
   type HistoryEvent,
   ListExecutionsCommand,
+  paginateGetExecutionHistory,
   SendTaskFailureCommand,
   SendTaskSuccessCommand,
 } from '@aws-sdk/client-sfn';
@@ -103,17 +103,16 @@ export async function approve(o: ApproveOptions): Promise<number> {
   }
 
   const events: HistoryEvent[] = [];
-  let nextToken: string | undefined;
   let pending: PendingApproval | undefined;
-  do {
-    const page = await sfn.send(
-      new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 200, nextToken }),
-    );
+  for await (const page of paginateGetExecutionHistory(
+    { client: sfn, pageSize: 200 },
+    { executionArn, reverseOrder: true },
+  )) {
     events.push(...(page.events ?? []));
     pending = pendingApproval(events);
-    nextToken = page.nextToken;
     // The approval state is near the end of the history: stop as soon as it is decided.
-  } while (!pending && nextToken && !events.some((e) => e.stateEnteredEventDetails?.name === APPROVAL_STATE));
+    if (pending || events.some((e) => e.stateEnteredEventDetails?.name === APPROVAL_STATE)) break;
+  }
   if (!pending) {
     o.write(`${executionArn} is not waiting for an approval.`);
     return 1;

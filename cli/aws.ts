@@ -1,13 +1,15 @@
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, paginateGetParametersByPath, SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoJournalStore } from '../functions/shared/adapters/dynamodb-journal-store';
 import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
+import { InvalidInputError } from '../functions/shared/errors';
 import { FLAG_NAMES, flagParameterName } from '../functions/shared/flags';
 import type { JournalEntry } from '../functions/shared/journal';
 import { listBackups, type Store } from '../tasks/data/manifest';
-import { watch } from './operator';
+import { checkStartInput } from './inputs';
+import { runningExecutions, watch } from './operator';
 
 /** Where a deployed stack publishes what the CLI needs (see lib/: discovery parameters). */
 export function discovery(env: string, prefix = `/switchback/${env}`) {
@@ -50,10 +52,30 @@ export interface StartOptions {
   readonly clients?: AwsClients;
   readonly pollMs?: number;
   readonly color?: boolean;
+  /**
+   * Asked once the input is valid and before anything is started (the CLI asks before a
+   * production environment unless --yes); false starts nothing.
+   */
+  readonly confirm?: (what: string) => Promise<boolean>;
 }
 
-/** Starts an execution; with `wait`, polls until it ends. Returns the process exit code. */
+/**
+ * Starts an execution; with `wait`, follows it until it ends. The input is parsed first with the
+ * procedure's own schema (a refusal is printed as InvalidInputError, exit 2, nothing started),
+ * then confirmed. Returns the process exit code.
+ */
 export async function startExecution(o: StartOptions): Promise<number> {
+  try {
+    checkStartInput(o.procedure, o.input);
+  } catch (err) {
+    if (!(err instanceof InvalidInputError)) throw err;
+    o.write(`${err.name}: ${err.message}`);
+    return 2;
+  }
+  if (o.confirm && !(await o.confirm(`Start ${o.procedure}`))) {
+    o.write(`Not confirmed: nothing was started in ${o.env}.`);
+    return 1;
+  }
   const { ssm, sfn } = o.clients ?? defaultClients();
   const stateMachineArn = await parameter(ssm, discovery(o.env).procedure(o.procedure));
   const started = await sfn.send(
@@ -83,40 +105,87 @@ export interface StatusOptions {
   readonly clients?: AwsClients;
 }
 
-/** Prints the flags (value and version) and the lock of an environment. */
+/**
+ * The environment at a glance: every flag (value and version), the kill switch, the lock, an open
+ * incident, the executions running now and the last journaled change. Returns 1 when the lock
+ * table is not published (the stack is not deployed for this environment), 0 otherwise.
+ */
 export async function showStatus(o: StatusOptions): Promise<number> {
-  const { ssm, dynamodb } = o.clients ?? defaultClients();
+  const { ssm, sfn, dynamodb } = o.clients ?? defaultClients();
   const d = discovery(o.env);
   const found = new Map<string, { value: string; version: number }>();
-  let NextToken: string | undefined;
-  do {
-    const out = await ssm.send(
-      new GetParametersByPathCommand({ Path: d.prefix, Recursive: true, NextToken }),
-    );
-    for (const p of out.Parameters ?? []) {
+  for await (const page of paginateGetParametersByPath(
+    { client: ssm },
+    { Path: d.prefix, Recursive: true },
+  )) {
+    for (const p of page.Parameters ?? []) {
       if (p.Name && p.Value !== undefined && p.Type === 'String')
         found.set(p.Name, { value: p.Value, version: p.Version ?? 0 });
     }
-    NextToken = out.NextToken;
-  } while (NextToken);
+  }
   o.write(`environment ${o.env}`);
   for (const name of FLAG_NAMES) {
     const p = found.get(flagParameterName(d.prefix, name));
     o.write(`  ${name.padEnd(20)} ${p ? `${p.value}  (v${p.version})` : 'MISSING'}`);
   }
+  const paused = found.get(flagParameterName(d.prefix, 'automation/paused'))?.value;
+  o.write(
+    `  ${'kill switch'.padEnd(20)} ${
+      paused === undefined
+        ? 'UNKNOWN (automation/paused is missing)'
+        : paused === 'true'
+          ? 'ON: rollback alarms only notify; rollouts do not advance (switchback resume)'
+          : 'off'
+    }`,
+  );
   const table = found.get(d.lockTable)?.value;
   if (!table) {
     o.write('  lock                 unknown (no lock-table parameter)');
     return 1;
   }
-  const lock = await dynamodb.send(
-    new GetItemCommand({ TableName: table, Key: { pk: { S: o.env } }, ConsistentRead: true }),
+  const [lock, incident] = await Promise.all(
+    [o.env, `${o.env}#incident`].map((pk) =>
+      dynamodb.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk } }, ConsistentRead: true })),
+    ),
   );
-  if (!lock.Item) o.write('  lock                 free');
+  if (!lock?.Item) o.write('  lock                 free');
   else
     o.write(
       `  lock                 ${lock.Item.status?.S} by ${lock.Item.owner?.S} (${lock.Item.procedure?.S})`,
     );
+  const inc = incident?.Item;
+  o.write(
+    `  ${'incident'.padEnd(20)} ${
+      inc?.status?.S === 'open'
+        ? `OPEN ${inc.incidentId?.S ?? '?'} handled by ${inc.owner?.S ?? '?'}`
+        : inc
+          ? `none open (last: ${inc.incidentId?.S ?? '?'}, ${inc.status?.S ?? '?'})`
+          : 'none'
+    }`,
+  );
+
+  const prefix = `${d.prefix}/procedures/`;
+  const procedures = new Map(
+    [...found].filter(([n]) => n.startsWith(prefix)).map(([n, p]) => [n.slice(prefix.length), p.value]),
+  );
+  const running = await runningExecutions(sfn, procedures);
+  if (!running.length) o.write(`  ${'running'.padEnd(20)} nothing`);
+  for (const [i, e] of running.entries())
+    o.write(
+      `  ${(i === 0 ? 'running' : '').padEnd(20)} ${e.procedure} ${e.name} since ${e.startDate.toISOString()}  ${e.executionArn}`,
+    );
+
+  const journal = found.get(d.journalTable)?.value;
+  const last = journal ? await new DynamoJournalStore(dynamodb, journal).latest(o.env) : undefined;
+  o.write(
+    `  ${'last change'.padEnd(20)} ${
+      !journal
+        ? 'unknown (no change journal in this environment)'
+        : last
+          ? describeEntry(last)
+          : 'none journaled'
+    }`,
+  );
   return 0;
 }
 

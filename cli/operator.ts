@@ -75,16 +75,9 @@ export async function resolveExecution(
   o: OperatorOptions & { readonly execution?: string },
 ): Promise<string> {
   if (o.execution) return o.execution;
-  const running: string[] = [];
-  for (const [name, arn] of await deployedProcedures(o)) {
-    if (name === 'lock-janitor') continue;
-    for await (const page of paginateListExecutions(
-      { client: clientsOf(o).sfn },
-      { stateMachineArn: arn, statusFilter: 'RUNNING' },
-    )) {
-      for (const e of page.executions ?? []) if (e.executionArn) running.push(e.executionArn);
-    }
-  }
+  const running = (await runningExecutions(clientsOf(o).sfn, await deployedProcedures(o))).map(
+    (e) => e.executionArn,
+  );
   if (running.length === 1) return running[0] as string;
   throw new OperatorCommandError(
     running.length
@@ -295,6 +288,39 @@ export async function describeExecution(
     o.write(`  console  ${summary.console}`);
   }
   return 0;
+}
+
+/** A running execution of one of the environment's procedures. */
+export interface RunningExecution {
+  readonly procedure: string;
+  readonly executionArn: string;
+  readonly name: string;
+  readonly startDate: Date;
+}
+
+/** The executions running now, of every procedure but the lock janitor, oldest first. */
+export async function runningExecutions(
+  sfn: OperatorClients['sfn'],
+  procedures: ReadonlyMap<string, string>,
+): Promise<RunningExecution[]> {
+  const running: RunningExecution[] = [];
+  for (const [procedure, arn] of procedures) {
+    if (procedure === 'lock-janitor') continue;
+    for await (const page of paginateListExecutions(
+      { client: sfn },
+      { stateMachineArn: arn, statusFilter: 'RUNNING' },
+    )) {
+      for (const e of page.executions ?? [])
+        if (e.executionArn)
+          running.push({
+            procedure,
+            executionArn: e.executionArn,
+            name: e.name ?? '',
+            startDate: e.startDate ?? new Date(0),
+          });
+    }
+  }
+  return running.sort((a, b) => a.startDate.getTime() - b.startDate.getTime());
 }
 
 /** `switchback executions`: recent executions of the environment's procedures, newest first. */

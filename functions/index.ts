@@ -3,6 +3,7 @@ import { backupCatalog } from './backup-catalog/backup-catalog';
 import { changeRecord } from './change-record/change-record';
 import { checkHealth } from './check-health/check-health';
 import { checkStable } from './check-stable/check-stable';
+import { composeNotice } from './compose-notice/compose-notice';
 import { dataResult } from './data-result/data-result';
 import { databaseCheck } from './database-check/database-check';
 import { databaseInput } from './database-input/database-input';
@@ -64,6 +65,8 @@ export const STEPS = {
   'database-report': databaseReport,
   // The hold for an operator (every procedure): what the environment was left in, as observed.
   'observe-hold': observeHold,
+  // Every notification: the subject and plain-text body people read, the notice as JSON for machines.
+  'compose-notice': composeNotice,
   // The change journal: EventBridge rules on ECS deployments and Parameter Store changes.
   journal,
   // Any change rolled back: code-rollback and config-rollback to the last known good.

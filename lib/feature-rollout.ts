@@ -30,7 +30,11 @@ export class FeatureRollout extends Construct {
     super(scope, id);
     const fns = props.context.steps;
     const flag = [MEMORY_CONTEXT_FLAG] as const;
-    fns.rollout.bindFlags(props.flags, flag, 'read-write').bindRolloutLogs(props.backups);
+    fns.rollout
+      .bindFlags(props.flags, flag, 'read-write')
+      // The kill switch: a rollout does not advance while automation is paused.
+      .bindFlags(props.flags, ['automation/paused'], 'read')
+      .bindRolloutLogs(props.backups);
     fns['disable-feature'].bindFlags(props.flags, flag, 'read-write');
     fns['evaluate-gate']
       .bindFlags(props.flags, flag, 'read')

@@ -65,6 +65,8 @@ export const STEP_SETTINGS: Readonly<
   'database-report': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   // Reads the maintenance flag and reads what the API's /health serves.
   'observe-hold': { timeout: Duration.seconds(50), memorySize: 256, inVpc: true },
+  // Formats a notice into the notification's subject and body; reads nothing.
+  'compose-notice': { timeout: Duration.seconds(10), memorySize: 256, inVpc: false },
   // The change journal (EventBridge target): a few ECS or SSM reads and one conditional put.
   journal: { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   // Code and config rollback: the journal, the alarms' history, ECS and the watched parameters.

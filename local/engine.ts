@@ -489,8 +489,11 @@ export class LocalEngine {
     };
     if (p.TopicArn !== this.substitutions.NotificationTopicArn)
       throw new Error(`SNS.NotFoundException: ${p.TopicArn}`);
-    if ((p.Subject ?? '').length > 100)
-      throw Object.assign(new Error('Subject too long'), { name: 'SNS.InvalidParameterException' });
+    // SNS: "Subjects must be UTF-8 text with no line breaks or control characters, and less than
+    // 100 characters long."
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+    if ((p.Subject ?? '').length >= 100 || /[\u0000-\u001f\u007f]/.test(p.Subject ?? ''))
+      throw Object.assign(new Error('Invalid parameter: Subject'), { name: 'SNS.InvalidParameterException' });
     this.notifications.push({
       topicArn: p.TopicArn,
       subject: p.Subject ?? '',

@@ -3,10 +3,10 @@
  * and a manifest, then proven restorable; on failure, notify and end with the data task's error.
  */
 
-import { choice, fail, lambda, onError, snsPublish, states, succeed } from './asl';
+import { choice, fail, lambda, onError, states, succeed } from './asl';
 import type { Source } from './budget';
 import { dataTask, env } from './data-task';
-import { notice, validateInput } from './protocol';
+import { notice, publishNotice, validateInput } from './protocol';
 
 export default {
   Comment:
@@ -81,20 +81,10 @@ export default {
         },
         next: 'NotifyFailure',
       }),
-      // Not notifyAndEnd's Notify: the outcome attribute is a literal, the result and a failure are discarded.
-      NotifyFailure: snsPublish({
+      // Not notifyAndEnd's Notify: the execution fails with the data task's own error either way.
+      ...publishNotice({
+        name: 'NotifyFailure',
         comment: 'Publishes the failure notice; the execution fails with the same error either way.',
-        parameters: {
-          TopicArn: '${NotificationTopicArn}',
-          'Subject.$': '$.notice.subject',
-          'Message.$': '$.notice',
-          MessageAttributes: {
-            outcome: { DataType: 'String', StringValue: 'backup-failed' },
-            environment: { DataType: 'String', StringValue: '${Environment}' },
-          },
-        },
-        resultPath: null,
-        catch: [onError('BackupFailed', { resultPath: null })],
         next: 'BackupFailed',
       }),
       BackupFailed: fail({

@@ -141,7 +141,8 @@ export default {
         },
         next: 'NotifyApprovalNeeded',
       }),
-      NotifyApprovalNeeded: publishNotice({
+      ...publishNotice({
+        name: 'NotifyApprovalNeeded',
         comment:
           'Publishes the approval request; a failure is noted and the rollout still waits for the answer.',
         next: 'AwaitApproval',
@@ -181,7 +182,11 @@ export default {
           'approval.$': '$.cursor.approval',
         },
         resultPath: '$.phase',
-        catch: [onError('CloseInterrupted', { errors: ['FlagDriftError'] }), ...toRollBack],
+        catch: [
+          onError('CloseInterrupted', { errors: ['FlagDriftError'] }),
+          onError('ClosePaused', { errors: ['AutomationPausedError'] }),
+          ...toRollBack,
+        ],
         next: 'ShouldCheckPhase',
       }),
       ShouldCheckPhase: choice({
@@ -344,6 +349,25 @@ export default {
         fields: { ...rolloutId, 'cause.$': '$.failure.Cause', lock: 'released' },
         next: 'Notify',
       }),
+      ClosePaused: close(
+        'Closes the rollout log as interrupted, by the kill switch: the rollout does not advance.',
+        'interrupted',
+        '$.failure.Cause',
+        'ShouldReleaseLockPaused',
+      ),
+      ShouldReleaseLockPaused: ifTakesLock('Dry runs take no lock.', 'ReleaseLockPaused', 'DescribePaused'),
+      ReleaseLockPaused: releaseLock({ next: 'DescribePaused' }),
+      DescribePaused: notice({
+        comment:
+          'The kill switch stopped the rollout before its next phase: the flag stays where the last passed phase set it.',
+        outcome: 'rollout-paused',
+        subject: 'Switchback: feature rollout stopped by the kill switch, flag left as it is',
+        summary:
+          'Rollout {} in ${Environment} stopped before its next phase: {} Nothing was rolled back. Lock released.',
+        args: ['$.request.rolloutId', '$.failure.Cause'],
+        fields: { ...rolloutId, 'cause.$': '$.failure.Cause', lock: 'released' },
+        next: 'Notify',
+      }),
       ShouldRollBack: choice({
         comment: 'A dry run never changed anything, so it never rolls back: it ends and says why.',
         choices: [{ Variable: '$.request.dryRun', BooleanEquals: true, next: 'CloseDryRunFailed' }],
@@ -463,6 +487,12 @@ export default {
           fail: 'RolloutInterrupted',
           error: 'RolloutInterruptedError',
           comment: 'Someone else changed the flag: stopped, the flag left as it is.',
+        },
+        {
+          outcome: 'rollout-paused',
+          fail: 'RolloutPaused',
+          error: 'AutomationPausedError',
+          comment: 'The kill switch is on: stopped before the next phase, the flag left as it is.',
         },
         {
           outcome: 'rollback-failed',

@@ -4,7 +4,8 @@
  * an operator, and never while the environment may be half changed: it observes the lock, the
  * maintenance flag and the API first, and in doubt it keeps the lock (needs-operator) and says so.
  */
-import { choice, dynamodb, lambda, onError, pass, snsPublish, states, succeed } from './asl';
+import { choice, dynamodb, lambda, onError, pass, states, succeed } from './asl';
+import { notice, publishNotice } from './protocol';
 
 const LOCK = { TableName: '${LockTableName}', Key: { pk: { S: '${Environment}' } } } as const;
 const LEFT_BY_IT = {
@@ -16,23 +17,6 @@ const notNow = onError('NothingToRelease', {
   errors: ['DynamoDB.ConditionalCheckFailedException'],
   resultPath: null,
 });
-
-/** A message to the environment's topic, formatted from the event and what was observed. */
-const publish = (o: { comment: string; subject: string; outcome: string; message: string }) =>
-  snsPublish({
-    comment: o.comment,
-    parameters: {
-      TopicArn: '${NotificationTopicArn}',
-      Subject: o.subject,
-      'Message.$': o.message,
-      MessageAttributes: {
-        outcome: { DataType: 'String', StringValue: o.outcome },
-        environment: { DataType: 'String', StringValue: '${Environment}' },
-      },
-    },
-    resultPath: null,
-    end: true,
-  });
 
 import type { Source } from './budget';
 
@@ -65,22 +49,26 @@ export default {
       catch: [
         onError('ReadLeftLock', { errors: ['DynamoDB.ConditionalCheckFailedException'], resultPath: null }),
       ],
+      next: 'DescribeOrphaned',
+    }),
+    DescribeOrphaned: notice({
+      comment: 'Says the incident lost its router: alarms already in ALARM do not fire again by themselves.',
+      outcome: 'incident-orphaned',
+      subject: 'Switchback: ACTION NEEDED - the rollback router stopped during an incident',
+      summary:
+        'Rollback router {} ended {} while handling incident {} in ${Environment}. The incident is closed as orphaned, so the next alarm starts a new response; alarms already in ALARM do not fire again by themselves.',
+      args: ['$.detail.executionArn', '$.detail.status', '$.orphaned.incidentId'],
+      fields: {
+        'stoppedExecution.$': '$.detail.executionArn',
+        'status.$': '$.detail.status',
+        'incidentId.$': '$.orphaned.incidentId',
+        next: 'Check the alarms still in ALARM, the lock and the flags (switchback status), and start the rollback by hand if one is needed.',
+      },
       next: 'NotifyOrphaned',
     }),
-    NotifyOrphaned: snsPublish({
-      comment: 'Says the incident lost its router: alarms already in ALARM do not fire again by themselves.',
-      parameters: {
-        TopicArn: '${NotificationTopicArn}',
-        Subject: 'Switchback: ACTION NEEDED - the rollback router stopped during an incident',
-        'Message.$':
-          "States.Format('Rollback router {} ended {} while handling incident {} in ${Environment}. The incident is closed as orphaned, so the next alarm starts a new response; alarms already in ALARM do not fire again by themselves: check them, the lock and the flags, and start the rollback by hand if one is needed.', $.detail.executionArn, $.detail.status, $.orphaned.incidentId)",
-        MessageAttributes: {
-          outcome: { DataType: 'String', StringValue: 'incident-orphaned' },
-          environment: { DataType: 'String', StringValue: '${Environment}' },
-        },
-      },
-      resultPath: null,
-      catch: [onError('ReadLeftLock', { resultPath: null })],
+    ...publishNotice({
+      name: 'NotifyOrphaned',
+      comment: 'Publishes the orphaned incident notice; the janitor goes on to the lock either way.',
       next: 'ReadLeftLock',
     }),
     ReadLeftLock: dynamodb('getItem', {
@@ -134,15 +122,28 @@ export default {
       resultSelector: { 'procedure.$': '$.Attributes.procedure.S', 'owner.$': '$.Attributes.owner.S' },
       resultPath: '$.released',
       catch: [notNow],
+      next: 'DescribeReleased',
+    }),
+    DescribeReleased: notice({
+      comment: 'Tells the team a stopped execution left the lock and it was released; the flags need a look.',
+      outcome: 'lock-released',
+      subject: 'Switchback: released a lock left by a stopped execution',
+      summary: 'Execution {} ended {} while holding the ${Environment} lock ({}). The lock was released. {}',
+      args: ['$.detail.executionArn', '$.detail.status', '$.released.procedure', '$.observed.summary'],
+      fields: {
+        'stoppedExecution.$': '$.detail.executionArn',
+        'status.$': '$.detail.status',
+        'procedure.$': '$.released.procedure',
+        next: 'Check the flags and the change record of the stopped execution (switchback status, switchback describe) before the next change.',
+      },
       next: 'NotifyReleased',
     }),
-    NotifyReleased: publish({
-      comment: 'Tells the team a stopped execution left the lock and it was released; the flags need a look.',
-      subject: 'Switchback: released a lock left by a stopped execution',
-      outcome: 'lock-released',
-      message:
-        "States.Format('Execution {} ended {} while holding the ${Environment} lock ({}). The lock was released. Check the flags and the change record before the next change. {}', $.detail.executionArn, $.detail.status, $.released.procedure, $.observed.summary)",
+    ...publishNotice({
+      name: 'NotifyReleased',
+      comment: 'Publishes the released-lock notice.',
+      next: 'Released',
     }),
+    Released: succeed({ comment: 'The lock a stopped execution left was released, and the team told.' }),
     KeepLeftLock: dynamodb('updateItem', {
       comment:
         'The environment may be half changed (maintenance on, or unobservable): the lock is kept for an operator, not freed.',
@@ -154,15 +155,29 @@ export default {
       },
       resultPath: null,
       catch: [notNow],
+      next: 'DescribeKept',
+    }),
+    DescribeKept: notice({
+      comment: 'Tells the team the lock was kept for an operator, and what was observed.',
+      outcome: 'lock-kept',
+      subject: 'Switchback: ACTION NEEDED - a stopped execution left the environment held',
+      summary:
+        'Execution {} ended {} while holding the ${Environment} lock, and the environment may be half changed, so the lock was kept (status needs-operator) instead of being released. {}',
+      args: ['$.detail.executionArn', '$.detail.status', '$.observed.summary'],
+      fields: {
+        'stoppedExecution.$': '$.detail.executionArn',
+        'status.$': '$.detail.status',
+        lockStatus: 'needs-operator',
+        next: 'Check the flags, the API and the change record, then run the rollback, or release the lock with switchback unlock --env <env> --owner <the stopped execution>.',
+      },
       next: 'NotifyKept',
     }),
-    NotifyKept: publish({
-      comment: 'Tells the team the lock was kept for an operator, and what was observed.',
-      subject: 'Switchback: ACTION NEEDED - a stopped execution left the environment held',
-      outcome: 'lock-kept',
-      message:
-        "States.Format('Execution {} ended {} while holding the ${Environment} lock, and the environment may be half changed, so the lock was kept (status needs-operator) instead of being released. Check the flags, the API and the change record, then run the rollback or release the lock with `switchback unlock`. {}', $.detail.executionArn, $.detail.status, $.observed.summary)",
+    ...publishNotice({
+      name: 'NotifyKept',
+      comment: 'Publishes the kept-lock notice.',
+      next: 'Kept',
     }),
+    Kept: succeed({ comment: 'The lock was kept for an operator, and the team told.' }),
     NothingToRelease: succeed({
       comment:
         'The execution did not hold the lock, released it itself, or holds it on purpose (needs-operator).',

@@ -456,25 +456,63 @@ export function notice(o: {
 }
 
 /**
- * Publishes `$.notice` to the environment's topic (retried; a failure is kept in `$.notifyError`
- * and the procedure goes on to `next` either way).
+ * Publishes `$.notice` to the environment's topic as people read it. `<name>` (the
+ * `compose-notice` step; procedures go to it by that name) writes the subject (the environment and
+ * what happened, under SNS's 100 characters) and a plain-text body (what happened, the state now
+ * as observed, what to do next, console links to the execution and any report), ending with the
+ * notice as JSON after a separator line. `Publish<X>Notice` publishes it, with the outcome, the
+ * environment and the notice as JSON as message attributes (SNS delivers attributes only with a
+ * String message structure). If the body cannot be composed, `<name>Plainly` publishes the summary
+ * and the notice as JSON instead: a notice is never lost to its formatting. A failed publish is
+ * kept in `$.notifyError`; the procedure goes on to `next` either way.
  */
-export function publishNotice(o: { readonly comment: string; readonly next: string }): AslState {
-  return snsPublish({
-    comment: o.comment,
-    parameters: {
-      TopicArn: '${NotificationTopicArn}',
-      'Subject.$': '$.notice.subject',
-      'Message.$': '$.notice',
-      MessageAttributes: {
-        outcome: { DataType: 'String', 'StringValue.$': '$.notice.outcome' },
-        environment: { DataType: 'String', StringValue: '${Environment}' },
+export function publishNotice(o: {
+  readonly comment: string;
+  readonly next: string;
+  /** The entry state's name: `Notify` by default. */
+  readonly name?: string;
+}): States {
+  const name = o.name ?? 'Notify';
+  const publish = `Publish${name.replace(/^Notify/, '')}Notice`;
+  return {
+    [name]: lambda('compose-notice', {
+      comment:
+        'Writes the notification people read from the notice: subject, what happened, the state now, what to do next, console links.',
+      parameters: { 'notice.$': '$.notice', 'execution.$': '$$.Execution.Id' },
+      resultPath: '$.composed',
+      timeout: 15,
+      catch: [onError(`${name}Plainly`, { resultPath: '$.composeError' })],
+      next: publish,
+    }),
+    [`${name}Plainly`]: pass({
+      comment:
+        'The body could not be composed: the notice is published anyway, its summary first, then the notice as JSON.',
+      parameters: {
+        'subject.$': '$.notice.subject',
+        'text.$':
+          "States.Format('{} (The readable notification could not be composed: {}.) The notice as JSON: {}', $.notice.summary, $.composeError.Error, States.JsonToString($.notice))",
+        'notice.$': 'States.JsonToString($.notice)',
       },
-    },
-    resultPath: '$.notification',
-    catch: [onError(o.next, { resultPath: '$.notifyError' })],
-    next: o.next,
-  });
+      resultPath: '$.composed',
+      next: publish,
+    }),
+    [publish]: snsPublish({
+      comment: o.comment,
+      parameters: {
+        TopicArn: '${NotificationTopicArn}',
+        'Subject.$': '$.composed.subject',
+        'Message.$': '$.composed.text',
+        MessageAttributes: {
+          outcome: { DataType: 'String', 'StringValue.$': '$.notice.outcome' },
+          environment: { DataType: 'String', StringValue: '${Environment}' },
+          notice: { DataType: 'String', 'StringValue.$': '$.composed.notice' },
+        },
+      },
+      resultPath: '$.notification',
+      catch: [onError(o.next, { resultPath: '$.notifyError' })],
+      next: o.next,
+    }),
+  };
 }
 
 /**
@@ -539,10 +577,13 @@ export function notifyAndEnd(o: {
       owned: 'Notify',
     });
   }
-  out.Notify = publishNotice({
-    comment: 'Publishes the notice: what happened, as observed, and the state the environment is left in.',
-    next: 'EndByOutcome',
-  });
+  Object.assign(
+    out,
+    publishNotice({
+      comment: 'Publishes the notice: what happened, as observed, and the state the environment is left in.',
+      next: 'EndByOutcome',
+    }),
+  );
   out.EndByOutcome = choice({
     comment: 'Ends the execution in the state its outcome names.',
     choices: o.endings.map((e) => ({

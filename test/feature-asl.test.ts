@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { functionPlaceholder } from '../functions/index';
 import { readDefinitionText } from '../local/definitions';
 
 type State = Record<string, unknown> & {
@@ -30,7 +31,10 @@ function forward(def: Definition, from: string, until: string, avoid: readonly s
 }
 
 /** Notifications never change an outcome: a failed publish is caught and the procedure goes on. */
-const isNotification = (s: State) => s.Resource === 'arn:aws:states:::sns:publish';
+/** Publishing a notice: the SNS publish, and the step that writes its text before it. */
+const isNotification = (s: State) =>
+  s.Resource === 'arn:aws:states:::sns:publish' ||
+  s.Resource === `\${${functionPlaceholder('compose-notice')}}`;
 
 describe('feature-rollout compensation', () => {
   const def = load('feature-rollout');
@@ -92,6 +96,7 @@ describe('feature-rollout compensation', () => {
       'CloseRollbackFailed',
       'DescribeHeld',
       'Notify',
+      'PublishNotice',
     ];
     for (const [k, name] of after.slice(0, -1).entries()) {
       expect(successors(def.States[name] as State), name).toEqual([after[k + 1]]);

@@ -228,7 +228,8 @@ describe('the shared protocol, over every generated definition', () => {
       const reachesCompensation = (n: string, depth = 0): boolean => {
         const s = states[n] as AslState;
         if (n === c.to) return true;
-        if (depth > 3) return false;
+        // Deep enough for a notice on the way (compose, its plain fallback, publish) before a step.
+        if (depth > 5) return false;
         const catches = (s.Catch as { ErrorEquals: string[]; Next: string }[] | undefined) ?? [];
         const all = catches.find((x) => x.ErrorEquals.includes('States.ALL'));
         if (all) return all.Next === c.to || reachesCompensation(all.Next, depth + 1);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { RECOVERY_TARGETS } from '../shared/alarm-catalog';
 import { metricsOf } from '../shared/metrics';
 import type { MetricDatum } from '../shared/ports';
+import { SUBJECT_MAX } from '../shared/sns';
 import { defineStep } from '../shared/step';
 import { renderMarkdown } from './render';
 
@@ -204,7 +205,8 @@ export const incidentReport = defineStep({
       outcome: report.outcome,
       environment: env,
       incidentId: input.incidentId,
-      subject: subjectOf(report).slice(0, 100),
+      // SNS takes subjects of fewer than 100 characters.
+      subject: subjectOf(report).slice(0, SUBJECT_MAX),
       summary: summaryOf(report, input),
       alarm: report.trigger.alarm,
       decision: `${report.impact.issueType}/${report.impact.severity} -> ${report.decision.rollback} rollback (${report.impact.priority})`,

@@ -94,7 +94,7 @@ export interface RollbackRequest {
 export const rollbackInput = defineStep({
   name: 'rollback-input',
   input: Input,
-  async run(event, { config }): Promise<RollbackRequest> {
+  async run(event, { config, clock }): Promise<RollbackRequest> {
     const code = event.procedure === 'code-rollback';
     const raw = withoutStartedBy(event.input);
     const input = code
@@ -125,7 +125,7 @@ export const rollbackInput = defineStep({
         );
       }
     }
-    if (input.since && Date.parse(input.since) > Date.now()) {
+    if (input.since && Date.parse(input.since) > clock.now().getTime()) {
       throw new InvalidInputError(
         `${event.procedure} input: since ${input.since} is in the future. Nothing was changed.`,
       );

@@ -79,8 +79,11 @@ export const rollbackPlan = defineStep({
   },
 });
 
-/** The keys the selection names (services for code, watched parameter keys for config). */
-function selectSubjects(input: z.infer<typeof Input>, entries: readonly JournalEntry[]): string[] {
+/**
+ * The keys the selection names (services for code, watched parameter keys for config), or null
+ * when nothing was selected (every target then). A selection that matches nothing stays empty.
+ */
+function selectSubjects(input: z.infer<typeof Input>, entries: readonly JournalEntry[]): string[] | null {
   const prefix = input.kind === 'code' ? 'service:' : 'parameter:';
   const { changeId, since, targets } = input.select;
   if (targets) return [...targets];
@@ -112,18 +115,17 @@ function selectSubjects(input: z.infer<typeof Input>, entries: readonly JournalE
       ),
     ];
   }
-  return [];
+  return null;
 }
 
 async function codeTargets(
   deps: Deps,
-  subjects: readonly string[],
+  subjects: readonly string[] | null,
   entries: readonly JournalEntry[],
   history: Parameters<typeof planCodeRollback>[0]['history'],
   options: Parameters<typeof planCodeRollback>[0]['options'],
 ): Promise<ServicePlan[]> {
-  const explicit = subjects.length > 0;
-  const wanted = explicit ? subjects : SERVICE_KEYS;
+  const wanted = subjects ?? SERVICE_KEYS;
   const unknown = wanted.filter((s) => !SERVICE_KEYS.includes(s as ServiceKey));
   if (unknown.length) {
     throw new InvalidInputError(
@@ -150,7 +152,7 @@ async function codeTargets(
 
 async function configTargets(
   deps: Deps,
-  subjects: readonly string[],
+  subjects: readonly string[] | null,
   entries: readonly JournalEntry[],
   history: Parameters<typeof planConfigRollback>[0]['history'],
   options: Parameters<typeof planConfigRollback>[0]['options'],
@@ -158,7 +160,7 @@ async function configTargets(
   const watched = deps.config.journal?.watched ?? {};
   const store = deps.watched;
   if (!store) throw new ConfigurationError('config-rollback needs the watched parameter store');
-  const keys = subjects.length > 0 ? subjects : Object.keys(watched);
+  const keys = subjects ?? Object.keys(watched);
   const parameters = keys.map((key) => {
     const parameter = Object.hasOwn(watched, key) ? watched[key] : undefined;
     if (!parameter) throw new InvalidInputError(`${key} is not a watched parameter. Nothing was changed.`);

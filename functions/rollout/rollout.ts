@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FlagDriftError, InvalidInputError } from '../shared/errors';
+import { AutomationPausedError, FlagDriftError, InvalidInputError } from '../shared/errors';
 import { flagParameterName } from '../shared/flags';
 import { journalOwn } from '../shared/journal';
 import {
@@ -74,7 +74,8 @@ const Input = z.discriminatedUnion('action', [Open, StartPhase, CompletePhase, R
  * - `open` reads the flag as it is (a malformed value is refused with InvalidFlagValueError, never
  *   read as "on"), and writes the log with every phase planned;
  * - `start-phase` sets the phase's flag value (unless dry run), refusing with FlagDriftError when
- *   the flag changed since the rollout last wrote it (an emergency disable): never overwrite that;
+ *   the flag changed since the rollout last wrote it (an emergency disable): never overwrite that,
+ *   and with AutomationPausedError, writing nothing, while the kill switch (`automation/paused`) is on;
  * - `complete-phase`, `record` and `close` log passes, decisions and the outcome.
  * Every action is idempotent: a retried call finds its own earlier write and returns it.
  */
@@ -205,6 +206,12 @@ async function startPhase(input: z.infer<typeof StartPhase>, { blobs, flags, con
   }
   let version = current.version;
   if (current.value !== target) {
+    // The kill switch stops an in-flight rollout at its next advance: read fresh, never cached.
+    const paused = await flags.get('automation/paused');
+    if (paused.value === 'true')
+      throw new AutomationPausedError(
+        `automation/paused is true (the kill switch, version ${paused.version}): rollout ${doc.rolloutId} does not advance to phase ${phase.name}; ${MEMORY_CONTEXT_FLAG} stays at version ${current.version} ("${current.value.slice(0, 200)}").`,
+      );
     version = (await flags.put(MEMORY_CONTEXT_FLAG, target)).version;
     log.info('flag set', { flag: MEMORY_CONTEXT_FLAG, phase: phase.name, version });
   }

@@ -132,6 +132,12 @@ export class RolloutRolledBackError extends SwitchbackError {}
 /** Someone else changed the feature flag during the rollout (an emergency disable): it stopped there. */
 export class RolloutInterruptedError extends SwitchbackError {}
 
+/**
+ * The kill switch (`automation/paused`) is on: the rollout does not advance to its next phase; the
+ * flag stays at the value the last passed phase set.
+ */
+export class AutomationPausedError extends SwitchbackError {}
+
 /** A gate dry run could not finish; it never changes anything. */
 export class DryRunFailedError extends SwitchbackError {}
 
@@ -224,6 +230,7 @@ export const ERROR_CLASSES = {
   RolloutRefusedError,
   RolloutRolledBackError,
   RolloutInterruptedError,
+  AutomationPausedError,
   DryRunFailedError,
   IncidentReportError,
   VectorSourceUnavailableError,

@@ -38,6 +38,7 @@ const staging = synth.stages[0]!;
 const ARN = 'arn:<AWS::Partition>';
 const RA = '<AWS::Region>:<AWS::AccountId>';
 const FLAG = `${ARN}:ssm:${RA}:parameter/switchback/staging/features/memory-context`;
+const PAUSED = `${ARN}:ssm:${RA}:parameter/switchback/staging/automation/paused`;
 
 /** Every Allow (action on resource) of a role: its default policy and any policy attached to it. */
 function allGrants(role: Role): string[] {
@@ -81,6 +82,8 @@ describe('feature rollout: step permissions (staging from cdk.json)', () => {
         `ssm:PutParameter on ${FLAG}`,
         // A completed or rolled back rollout is a journal entry (what the router may undo).
         `dynamodb:PutItem on ${flat(stack, stack.journal.table.tableArn)}`,
+        // The kill switch, read before each phase that changes the flag; never written.
+        `ssm:GetParameter on ${PAUSED}`,
       ].sort(),
     );
     expect(grants('disable-feature')).toEqual(

@@ -61,6 +61,7 @@ const task = (
 describe('Procedure.placeholders', () => {
   it('lists each placeholder of the shipped definitions once, sorted', () => {
     expect(Procedure.placeholders(Procedure.definition('lock-janitor'))).toEqual([
+      'ComposeNoticeFunctionArn',
       'Environment',
       'LockTableName',
       'NotificationTopicArn',
@@ -81,7 +82,7 @@ describe('Procedure bindings', () => {
     expect(() =>
       procedure('lock-janitor', { LockTableName: { table }, Environment: { value: 'test' } }),
     ).toThrow(
-      `Procedure lock-janitor: no binding for placeholder(s) \${NotificationTopicArn}, \${ObserveHoldFunctionArn}`,
+      `Procedure lock-janitor: no binding for placeholder(s) \${ComposeNoticeFunctionArn}, \${NotificationTopicArn}, \${ObserveHoldFunctionArn}`,
     );
   });
 
@@ -93,6 +94,7 @@ describe('Procedure bindings', () => {
         Environment: { value: 'test' },
         NotificationTopicArn: { topic },
         ObserveHoldFunctionArn: { value: 'x' },
+        ComposeNoticeFunctionArn: { value: 'x' },
         SmokeTestFunctionArn: { value: 'x' },
       }),
     ).toThrow('binding(s) SmokeTestFunctionArn not used by the definition');
@@ -106,6 +108,7 @@ describe('Procedure bindings', () => {
         Environment: { value: 'test' },
         NotificationTopicArn: { topic },
         ObserveHoldFunctionArn: { value: 'x' },
+        ComposeNoticeFunctionArn: { value: 'x' },
       }),
     ).toThrow(
       `state "ReleaseOrphanedIncident" needs \${LockTableName} bound to a table for arn:aws:states:::dynamodb:updateItem, but it is bound to a value`,

@@ -167,13 +167,14 @@ describe('nested execution (cutover runs the rollback with startExecution.sync:2
     );
   });
 
-  it('rollback and janitor may start nothing; the janitor invokes only the step that observes the hold', () => {
+  it('rollback and janitor may start nothing; the janitor invokes only the steps that observe the hold and write its notices', () => {
     expect(grantsOf('provider-rollback').filter((g) => /^(states|events):/.test(g))).toEqual([]);
     expect(grantsOf('lock-janitor').filter((g) => /^(states|events):/.test(g))).toEqual([]);
     const observe = flat(stack, stack.functions['observe-hold'].functionArn);
-    expect(grantsOf('lock-janitor').filter((g) => g.startsWith('lambda:'))).toEqual([
-      `lambda:InvokeFunction on ${observe}`,
-    ]);
+    const compose = flat(stack, stack.functions['compose-notice'].functionArn);
+    expect(grantsOf('lock-janitor').filter((g) => g.startsWith('lambda:'))).toEqual(
+      [`lambda:InvokeFunction on ${observe}`, `lambda:InvokeFunction on ${compose}`].sort(),
+    );
   });
 });
 

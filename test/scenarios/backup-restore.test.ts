@@ -128,6 +128,7 @@ describe('restore-sqlite', () => {
       'UpdateRetention',
       'ReleaseLock',
       'Notify',
+      'PublishNotice',
       'Restored',
     ]);
     expect(await recalls(w, 'kept memory about espresso')).toBe(true);
@@ -166,6 +167,7 @@ describe('restore-sqlite', () => {
       'CheckResult',
       'ReleaseLockNothingChanged',
       'Notify',
+      'PublishNotice',
       'RestoreRefused',
     ]);
     expect(await flagState(w)).toEqual(flags);
@@ -202,6 +204,7 @@ describe('restore-sqlite', () => {
       'RecoverVerifyApi',
       'ReleaseLockAfterRecovery',
       'Notify',
+      'PublishNotice',
       'RestoreFailed',
     ]);
     expect(await recalls(w, 'newer memory that must survive')).toBe(true);
@@ -266,6 +269,7 @@ describe('restore-postgres', () => {
       'ResolveBackup',
       'ReleaseLockNothingChanged',
       'Notify',
+      'PublishNotice',
       'RestoreRefused',
     ]);
   });

@@ -6,7 +6,7 @@ import type { ExecutionRecord } from '../../local/engine';
 import { LocalPgvector } from '../../local/pgvector';
 import type { World } from '../../local/world';
 import { type DatabaseFixture, databaseFixture, QDRANT_KEY_PARAMETER, targetRows } from '../support/database';
-import { pathOf, startWorld } from '../support/world';
+import { noticeOf, pathOf, startWorld } from '../support/world';
 
 /**
  * Whole database cutovers (seed 002) on the local world: the reference API restarted by the
@@ -124,6 +124,7 @@ describe('database-cutover', () => {
           'WriteReport',
           'ReleaseLock',
           'Notify',
+          'PublishNotice',
         ]),
       );
       // The migration looped: several invocations, each within its budget.
@@ -228,7 +229,7 @@ describe('database-cutover', () => {
       ]);
       const md = new TextDecoder().decode(await world.blobs.get(`${prefix}/report.md`));
       expect(md).toContain('Status: [x] SUCCESS [ ] ROLLBACK');
-      const notice = JSON.parse(world.engine.notifications.at(-1)?.message ?? '{}');
+      const notice = noticeOf(world.engine.notifications.at(-1));
       expect(notice).toMatchObject({
         outcome: 'cutover-succeeded',
         active: 'pgvector',
@@ -253,6 +254,7 @@ describe('database-cutover', () => {
         'Preflight',
         'ReleaseLockAlreadyActive',
         'Notify',
+        'PublishNotice',
         'AlreadyActive',
       ]);
       expect(again.output).toMatchObject({ outcome: 'already-active', changed: false });
@@ -318,12 +320,13 @@ describe('database-cutover', () => {
       expect(path).toContain('VerifyMapping');
       expect(path).not.toContain('MigrateVectors');
       expect(path).not.toContain('SwitchDatabase');
-      expect(path.slice(-6)).toEqual([
+      expect(path.slice(-7)).toEqual([
         'RollBack',
         'StartRollback',
         'WriteRollbackReport',
         'ReleaseLockAfterRollback',
         'Notify',
+        'PublishNotice',
         'GateFailed',
       ]);
       const rollback = childOf(world, run, 'database-rollback');
@@ -356,7 +359,7 @@ describe('database-cutover', () => {
         passed: true,
         detail: expect.stringContaining('Qdrant answered 10 results'),
       });
-      expect(JSON.parse(world.engine.notifications.at(-1)?.message ?? '{}')).toMatchObject({
+      expect(noticeOf(world.engine.notifications.at(-1))).toMatchObject({
         outcome: 'rolled-back',
         active: 'legacy',
       });
@@ -426,12 +429,13 @@ describe('database-cutover', () => {
       expect(run.cause).toContain('rls:');
       const path = pathOf(run);
       expect(path.indexOf('SwitchDatabase')).toBeLessThan(path.indexOf('SmokeTests'));
-      expect(path.slice(-6)).toEqual([
+      expect(path.slice(-7)).toEqual([
         'RollBack',
         'StartRollback',
         'WriteRollbackReport',
         'ReleaseLockAfterRollback',
         'Notify',
+        'PublishNotice',
         'CutoverRolledBack',
       ]);
       // Switched, then switched back: two new versions of database/active, legacy again.
@@ -732,6 +736,7 @@ describe('database-cutover on collections as Qdrant answers them', () => {
         'Preflight',
         'ReleaseLockNothingChanged',
         'Notify',
+        'PublishNotice',
         'PreflightFailed',
       ]);
       expect(run.steps.filter((s) => s.state === 'Preflight').reduce((n, s) => n + s.retries, 0)).toBe(0);

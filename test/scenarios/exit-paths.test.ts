@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Fault, Hook } from '../../local/engine';
 import { World } from '../../local/world';
 import { alarmStateChange } from '../support/alarm-events';
-import { flagState, pathOf } from '../support/world';
+import { flagState, noticeOf, pathOf } from '../support/world';
 
 /**
  * The eight holes a fault-injection sweep found in the shared protocol, each as the scenario that
@@ -66,7 +66,12 @@ describe('every exit path accounted for', () => {
     expect(run.error).toBe('InjectedFailureError');
     expect(notices(w).map((n) => n.outcome)).not.toContain('disabled');
     const [janitor] = janitorsOf(w, run.arn);
-    expect(pathOf(janitor!).slice(-2)).toEqual(['ReleaseLeakedLock', 'NotifyReleased']);
+    expect(pathOf(janitor!).slice(-4)).toEqual([
+      'ReleaseLeakedLock',
+      'NotifyReleased',
+      'PublishReleasedNotice',
+      'Released',
+    ]);
     expect(await w.lock()).toBeUndefined();
     expect(notices(w).at(-1)?.outcome).toBe('lock-released');
   });
@@ -87,7 +92,7 @@ describe('every exit path accounted for', () => {
     expect((await flagState(w))['maintenance-mode']?.value).toBe('on');
     expect(await w.lock()).toMatchObject({ owner: run.arn, status: 'needs-operator' });
     const [janitor] = janitorsOf(w, run.arn);
-    expect(pathOf(janitor!).slice(-2)).toEqual(['KeepLeftLock', 'NotifyKept']);
+    expect(pathOf(janitor!).slice(-4)).toEqual(['KeepLeftLock', 'NotifyKept', 'PublishKeptNotice', 'Kept']);
     const kept = notices(w).find((n) => n.outcome === 'lock-kept');
     expect(kept?.message).toContain('the lock was kept (status needs-operator)');
     expect(kept?.message).toContain('Observed: maintenance-mode flag on');
@@ -105,7 +110,7 @@ describe('every exit path accounted for', () => {
     const run = await w.engine.run('provider-cutover', CUTOVER);
 
     expect(run.error).toBe('RollbackFailedError');
-    const notice = JSON.parse(w.engine.notifications.at(-1)!.message);
+    const notice = noticeOf(w.engine.notifications.at(-1));
     // Before: "Maintenance mode is ON ... lock HELD" whatever happened.
     expect(notice).toMatchObject({
       outcome: 'rollback-failed',
@@ -260,7 +265,7 @@ describe('every exit path accounted for', () => {
     expect(run.error).toBe('RollbackFailedError');
     // Before: the flag said on, the API still served maintenance: false.
     expect((await w.apiHealth()).body).toMatchObject({ maintenance: true });
-    const notice = JSON.parse(w.engine.notifications.at(-1)!.message);
+    const notice = noticeOf(w.engine.notifications.at(-1));
     expect(notice).toMatchObject({
       maintenanceMode: 'on',
       apiMaintenance: 'on',
@@ -268,6 +273,24 @@ describe('every exit path accounted for', () => {
     });
     expect(notice.summary).toContain(
       'Observed: maintenance-mode flag on; the API serves maintenance; the environment lock is HELD (needs-operator).',
+    );
+  });
+
+  it('a notice whose text cannot be composed is still published: its summary, then the notice as JSON', async () => {
+    const w = await open({ faults: [{ procedure: 'feature-disable', state: 'Notify' }] });
+    const run = await w.engine.run('feature-disable', { reason: 'feature misbehaves' });
+
+    // The notification failing to compose changes nothing about the outcome.
+    expect(run.status).toBe('SUCCEEDED');
+    expect(pathOf(run).slice(-3)).toEqual(['Notify', 'PublishNotice', 'Disabled']);
+    expect(run.steps.find((s) => s.state === 'Notify')?.outcome).toBe('caught');
+    const sent = w.engine.notifications.filter((n) => n.executionArn === run.arn);
+    expect(sent).toHaveLength(1);
+    const notice = noticeOf(sent[0]);
+    expect(notice.outcome).toBe('feature-disabled');
+    expect(sent[0]?.subject).toBe(notice.subject);
+    expect(sent[0]?.message).toBe(
+      `${notice.summary} (The readable notification could not be composed: InjectedFailureError.) The notice as JSON: ${sent[0]?.attributes.notice}`,
     );
   });
 

@@ -129,6 +129,7 @@ describe('feature-rollout', () => {
       'CloseCompleted',
       'ReleaseLock',
       'Notify',
+      'PublishNotice',
       'RolloutSucceeded',
     ]);
     // The flag went through the phases, one version each (phase 1 found it off already).
@@ -195,6 +196,61 @@ describe('feature-rollout', () => {
     expect(notices(run)).toEqual(['rollout-completed']);
   });
 
+  it('the kill switch during phase 2: the rollout does not advance to phase 3, nothing rolled back, flag left', async () => {
+    // Paused while phase 2 (internal users) bakes: its gate still runs, the next phase never starts.
+    hooks['feature-rollout:EvaluateGate'] = onPhase(2, () => {
+      world.parameters.put('automation/paused', 'true');
+    });
+    const written = world.parameters.history(MEMORY_CONTEXT_FLAG).length;
+    let run: ExecutionRecord;
+    try {
+      run = await rollout();
+    } finally {
+      world.parameters.put('automation/paused', 'false');
+    }
+
+    expect(run.status).toBe('FAILED');
+    expect(run.error).toBe('AutomationPausedError');
+    expect(run.cause).toMatch(
+      /^Rollout rollout-\d+ in \S+ stopped before its next phase: automation\/paused is true/,
+    );
+    expect(pathOf(run).slice(-7)).toEqual([
+      'CompletePhase',
+      'StartPhase',
+      'ClosePaused',
+      'ReleaseLockPaused',
+      'Notify',
+      'PublishNotice',
+      'RolloutPaused',
+    ]);
+    // The flag stays at phase 2's value, its one write in this run; phase 3's 10 % was never written.
+    const internal = { enabled: true, percentage: 0, allowList: ['internal-test'] };
+    expect(JSON.parse((await flag()).value)).toEqual(internal);
+    expect(
+      historyValues()
+        .slice(written)
+        .map((v) => JSON.parse(v ?? 'null')),
+    ).toEqual([internal]);
+    expect(childOf(run)).toBeUndefined();
+    expect(await world.lock()).toBeUndefined();
+    const log = await logOf(run);
+    expect(log.status).toBe('interrupted');
+    expect(log.phases.map((p) => [p.name, p.status])).toEqual([
+      ['infrastructure', 'passed'],
+      ['internal', 'passed'],
+      ['canary', 'pending'],
+      ['full', 'pending'],
+    ]);
+    expect(notices(run)).toEqual(['rollout-paused']);
+    const sent = world.engine.notifications.find((x) => x.executionArn === run.arn);
+    expect(sent?.subject).toMatch(
+      /^Switchback \S+: feature rollout stopped by the kill switch, flag left as it is$/,
+    );
+    expect(sent?.message).toContain(
+      'The rollout stopped advancing; the flag stays at the value its last passed phase set',
+    );
+  });
+
   it('error rate rising in phase 3: rolled back to off after 3 failed evaluations, verified, logged', async () => {
     hooks['feature-rollout:StartPhase'] = onPhase(3, () => metrics.set({ errors: 60 })); // 1 % of 6000
     const run = await rollout();
@@ -204,7 +260,7 @@ describe('feature-rollout', () => {
     expect(run.cause).toMatch(
       /GateFailedError: fail, 3\/3 failed in a row: errorRatePercent 1 \(limit 0.1\)/,
     );
-    expect(pathOf(run).slice(-13)).toEqual([
+    expect(pathOf(run).slice(-14)).toEqual([
       'CheckPhase',
       'Bake',
       'EvaluateGate',
@@ -217,6 +273,7 @@ describe('feature-rollout', () => {
       'CloseRolledBack',
       'ReleaseLockAfterRollback',
       'Notify',
+      'PublishNotice',
       'RolloutRolledBack',
     ]);
     const disable = childOf(run);
@@ -364,9 +421,11 @@ describe('feature-rollout', () => {
     expect(pathOf(run).filter((s) => /Approval|StartPhase|RollBack/.test(s))).toEqual([
       'StartPhase',
       'NotifyApprovalNeeded',
+      'PublishApprovalNeededNotice',
       'AwaitApproval',
       'StartPhase',
       'NotifyApprovalNeeded',
+      'PublishApprovalNeededNotice',
       'AwaitApproval',
       'RollBack',
     ]);
@@ -461,6 +520,7 @@ describe('feature-rollout', () => {
       'OpenLog',
       'ReleaseLockRefused',
       'Notify',
+      'PublishNotice',
       'RolloutRefused',
     ]);
     expect(await flag()).toEqual(before);
@@ -525,6 +585,7 @@ describe('feature-disable', () => {
       'VerifyOff',
       'ReleaseLock',
       'Notify',
+      'PublishNotice',
       'Disabled',
     ]);
     const notice = run.output as {
@@ -577,6 +638,7 @@ describe('feature-disable', () => {
       'DisableFlag',
       'VerifyOff',
       'Notify',
+      'PublishNotice',
       'Disabled',
     ]);
     expect(disable!.output).toMatchObject({
@@ -585,12 +647,13 @@ describe('feature-disable', () => {
     });
     // The rollout noticed at its next evaluation and stopped without touching the flag again.
     expect(run.error).toBe('RolloutInterruptedError');
-    expect(pathOf(run).slice(-6)).toEqual([
+    expect(pathOf(run).slice(-7)).toEqual([
       'Bake',
       'EvaluateGate',
       'CloseInterrupted',
       'ReleaseLockInterrupted',
       'Notify',
+      'PublishNotice',
       'RolloutInterrupted',
     ]);
     expect(JSON.parse((await flag()).value)).toEqual(MEMORY_CONTEXT_OFF);
@@ -642,6 +705,7 @@ describe('feature-disable when the app does not follow the flag', () => {
       'VerifyOffAfterRestart',
       'ReleaseLock',
       'Notify',
+      'PublishNotice',
       'Disabled',
     ]);
     expect(run.steps.find((s) => s.state === 'VerifyOff')?.outcome).toBe('caught');

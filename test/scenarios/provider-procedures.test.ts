@@ -6,6 +6,7 @@ import {
   changeRecordOf,
   flagState,
   memoryRoundTrip,
+  noticeOf,
   pathOf,
   startWorld,
   type TestWorldOptions,
@@ -60,6 +61,7 @@ describe('provider-cutover', () => {
       'CloseChange',
       'ReleaseLock',
       'Notify',
+      'PublishNotice',
       'CutoverSucceeded',
     ]);
     const flags = await flagState(w);
@@ -111,6 +113,7 @@ describe('provider-cutover', () => {
       'PreflightSidecarHealth',
       'ReleaseLockNothingChanged',
       'Notify',
+      'PublishNotice',
       'PreflightFailed',
     ]);
     // The health check was retried before giving up.
@@ -142,12 +145,13 @@ describe('provider-cutover', () => {
     expect(run.status).toBe('FAILED');
     expect(run.error).toBe('CutoverRolledBackError');
     expect(run.cause).toMatch(/SmokeTestFailedError/);
-    expect(pathOf(run).slice(-6)).toEqual([
+    expect(pathOf(run).slice(-7)).toEqual([
       'VerifyMemoryThroughApi',
       'RollBack',
       'StartRollback',
       'ReleaseLockAfterRollback',
       'Notify',
+      'PublishNotice',
       'CutoverRolledBack',
     ]);
     const rollback = w.engine.executions.find(
@@ -165,10 +169,16 @@ describe('provider-cutover', () => {
     expect((await changeRecordOf(w, run.name))?.status).toBe('rolled-back');
     // One notification for the incident, from the cutover: the inherited rollback stays quiet.
     expect(w.engine.notifications.map((n) => n.attributes.outcome)).toEqual(['rolled-back']);
-    const notice = JSON.parse(w.engine.notifications[0]!.message);
+    const notice = noticeOf(w.engine.notifications[0]);
     expect(notice).toMatchObject({ outcome: 'rolled-back', error: 'SmokeTestFailedError', lock: 'released' });
     // The API can no longer reach mem0: the write fails (502) or, on a loaded machine, times out.
     expect(notice.cause).toMatch(/^api smoke test at http:\/\/127\.0\.0\.1:\d+: /);
+    // What people read: the environment and outcome in the subject, what happened, what to do next.
+    const sent = w.engine.notifications[0]!;
+    expect(sent.subject).toBe('Switchback rehearsal: provider cutover failed and was rolled back');
+    expect(sent.message).toContain(`What happened\n  ${notice.summary}`);
+    expect(sent.message).toContain('back on the state recorded before the change, as verified above');
+    expect(sent.message).toContain(`  execution ARN: ${run.arn}`);
   });
 
   it('restart never becomes stable: bounded wait, then rollback to native', async () => {
@@ -232,7 +242,7 @@ describe('provider-cutover', () => {
     // Held on purpose: the janitor ran for both failed executions and left it alone.
     expect(w.engine.executions.filter((e) => e.procedure === 'lock-janitor')).toHaveLength(2);
     expect(await w.lock()).toMatchObject({ owner: run.arn, status: 'needs-operator' });
-    const notice = JSON.parse(w.engine.notifications.at(-1)!.message);
+    const notice = noticeOf(w.engine.notifications.at(-1));
     // The notice says what was observed: the flag is on, the lock is held, and the API (whose store is
     // broken) does not answer, so it is not claimed to serve maintenance.
     expect(notice).toMatchObject({
@@ -317,9 +327,19 @@ describe('provider-cutover', () => {
       'ObserveEnvironment',
       'ReleaseLeakedLock',
       'NotifyReleased',
+      'PublishReleasedNotice',
+      'Released',
     ]);
-    expect(w.engine.notifications.at(-1)?.attributes.outcome).toBe('lock-released');
-    expect(w.engine.notifications.at(-1)?.message).toContain(`${run.arn} ended ABORTED`);
+    const sent = w.engine.notifications.at(-1);
+    expect(sent?.attributes.outcome).toBe('lock-released');
+    expect(sent?.subject).toBe(
+      `Switchback ${w.config.environment}: released a lock left by a stopped execution`,
+    );
+    expect(sent?.message).toContain(`${run.arn} ended ABORTED`);
+    expect(noticeOf(sent)).toMatchObject({ stoppedExecution: run.arn, status: 'ABORTED' });
+    expect(sent?.message).toContain(
+      'What to do next\n  - Check the flags and the change record of the stopped execution',
+    );
   });
 });
 

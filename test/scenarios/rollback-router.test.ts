@@ -8,7 +8,7 @@ import type { IncidentsConfig } from '../../lib/config/alarm-schema';
 import type { Hook } from '../../local/engine';
 import { World } from '../../local/world';
 import { alarmStateChange } from '../support/alarm-events';
-import { changeRecordOf, flagState, memoryRoundTrip, pathOf } from '../support/world';
+import { changeRecordOf, flagState, memoryRoundTrip, noticeOf, pathOf } from '../support/world';
 
 /**
  * The rollback router, run from its ASL file against the reference memory stack with events in
@@ -119,6 +119,7 @@ describe('rollback-router', () => {
       'WriteReport',
       'CloseIncident',
       'Notify',
+      'PublishNotice',
       'Done',
     ]);
     // The rollback ran under the router's lock, from the cutover's change record.
@@ -164,9 +165,12 @@ describe('rollback-router', () => {
     expect(incident).toMatchObject({ status: 'rolled-back', incidentId: run.name });
     const notices = w.engine.notifications.filter((n) => n.executionArn === run.arn);
     expect(notices.map((n) => n.attributes.outcome)).toEqual(['rolled-back']);
-    expect(JSON.parse(notices[0]?.message ?? '{}').report.markdown).toMatch(
-      new RegExp(`^s3://switchback-${ENV}-backups/incidents/${ENV}/.+\\.md$`),
-    );
+    const links = noticeOf(notices[0]).report as { markdown: string };
+    expect(links.markdown).toMatch(new RegExp(`^s3://switchback-${ENV}-backups/incidents/${ENV}/.+\\.md$`));
+    // The text people read links the report in the S3 console and says what happened.
+    expect(notices[0]?.subject).toMatch(new RegExp(`^Switchback ${ENV}: alarm rollback verified`));
+    expect(notices[0]?.message).toContain('  report.markdown: https://console.aws.amazon.com/s3/object/');
+    expect(notices[0]?.message).toMatch(/What happened\n {2}.+ went to ALARM in /);
   });
 
   it('alarm with nothing in flight: the last completed change is rolled back and verified, and the report has every phase', async () => {
@@ -188,6 +192,7 @@ describe('rollback-router', () => {
       'WriteReport',
       'CloseIncident',
       'Notify',
+      'PublishNotice',
       'Done',
     ]);
     expect((await flagState(w))['memory/provider']?.value).toBe('native');
@@ -375,15 +380,15 @@ describe('rollback-router', () => {
     const run = await w.engine.run('rollback-router', alarm());
 
     expect(run.status).toBe('SUCCEEDED');
-    expect(pathOf(run)).toEqual(['ParseAlarm', 'Notify', 'Done']);
+    expect(pathOf(run)).toEqual(['ParseAlarm', 'Notify', 'PublishNotice', 'Done']);
     expect(await snapshot(w)).toEqual(before);
     expect(before.provider).toBe('http');
     expect(executionsOf(w, 'provider-rollback')).toHaveLength(0);
     const notices = w.engine.notifications.filter((n) => n.executionArn === run.arn);
     expect(notices.map((n) => [n.attributes.outcome, n.subject])).toEqual([
-      ['paused', 'Switchback: alarm notified only, automation is paused'],
+      ['paused', `Switchback ${ENV}: alarm notified only, automation is paused`],
     ]);
-    expect(JSON.parse(notices[0]?.message ?? '{}').summary).toContain('automation/paused=true');
+    expect(noticeOf(notices[0]).summary).toContain('automation/paused=true');
   });
 
   it('a rollback that refuses (a flag changed since the cutover) changes nothing; the router fails, lock released, report says why', async () => {
@@ -396,13 +401,14 @@ describe('rollback-router', () => {
 
     expect(run.status).toBe('FAILED');
     expect(run.error).toBe('RollbackRefusedError');
-    expect(pathOf(run).slice(-7)).toEqual([
+    expect(pathOf(run).slice(-8)).toEqual([
       'RunProviderRollback',
       'StartProviderRollback',
       'ReleaseLock',
       'WriteReport',
       'CloseIncident',
       'Notify',
+      'PublishNotice',
       'RollbackRefused',
     ]);
     expect(await flagState(w)).toEqual(before);
@@ -452,6 +458,7 @@ describe('rollback-router', () => {
       'WriteReport',
       'CloseIncident',
       'Notify',
+      'PublishNotice',
       'Done',
     ]);
     expect(run.output).toMatchObject({ outcome: 'held', lock: 'not taken' });

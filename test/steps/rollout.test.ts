@@ -3,7 +3,7 @@ import { disableFeature } from '../../functions/disable-feature/disable-feature'
 import { requestApproval } from '../../functions/request-approval/request-approval';
 import { readLog, rolloutMarkdownKey } from '../../functions/rollout/log';
 import { rollout } from '../../functions/rollout/rollout';
-import { FlagDriftError, InvalidFlagValueError } from '../../functions/shared/errors';
+import { AutomationPausedError, FlagDriftError, InvalidFlagValueError } from '../../functions/shared/errors';
 import { ApprovalPolicy, GatePolicy, seedPhases } from '../../functions/shared/rollout-plan';
 import { invokeStep } from '../../functions/shared/step';
 import { type FakeDeps, fakeDeps } from '../support/fakes';
@@ -119,6 +119,21 @@ describe('rollout step', () => {
       /changed outside rollout r1: version 2 .* the rollout last saw version 1/,
     );
     expect(deps.flags.puts).toEqual([]);
+  });
+
+  it('start-phase: refuses with AutomationPausedError while the kill switch is on, without writing', async () => {
+    await invokeStep(rollout, open(), deps);
+    deps.flags.set('automation/paused', 'true');
+    await expect(invokeStep(rollout, start(1, 1), deps)).rejects.toThrow(AutomationPausedError);
+    await expect(invokeStep(rollout, start(1, 1), deps)).rejects.toThrow(
+      /^automation\/paused is true \(the kill switch, version \d+\): rollout r1 does not advance to phase internal; features\/memory-context stays at version 1/,
+    );
+    expect(deps.flags.puts).toEqual([]);
+    const log = await readLog(deps.blobs, 'test', 'r1');
+    expect(log?.phases[1]?.status).toBe('pending');
+    // Resumed: the same phase starts and writes.
+    deps.flags.set('automation/paused', 'false');
+    await expect(invokeStep(rollout, start(1, 1), deps)).resolves.toMatchObject({ index: 1, flagVersion: 2 });
   });
 
   it('start-phase: a retry after its write succeeded but its log did not adopts that write', async () => {

@@ -46,6 +46,13 @@ export async function startWorld(
   });
 }
 
+/** The notice a notification carries as JSON (its `notice` message attribute). */
+export function noticeOf(n: { readonly attributes: Readonly<Record<string, string>> } | undefined) {
+  const json = n?.attributes.notice;
+  if (json === undefined) throw new Error('no notification, or one without a notice attribute');
+  return JSON.parse(json) as Record<string, unknown> & { outcome: string; summary: string; subject: string };
+}
+
 /** State names the execution entered, in order, without Choice and Pass states. */
 export function pathOf(execution: { steps: readonly { state: string; type: string }[] }): string[] {
   return execution.steps.filter((s) => s.type !== 'Choice' && s.type !== 'Pass').map((s) => s.state);

@@ -1,9 +1,9 @@
 import {
   type CloudWatchClient,
-  DescribeAlarmsCommand,
   type DescribeAlarmsCommandInput,
-  GetMetricDataCommand,
   type MetricDataQuery,
+  paginateDescribeAlarms,
+  paginateGetMetricData,
 } from '@aws-sdk/client-cloudwatch';
 import { MetricsUnavailableError } from '../errors';
 import { GATE_SIGNALS, type GateMetricsSpec, type GateSignal } from '../gate-metrics';
@@ -43,24 +43,21 @@ export class CloudWatchMetricsSource implements MetricsSource {
       };
     });
     const values = new Map<string, number[]>();
-    let NextToken: string | undefined;
     try {
-      do {
-        const out = await this.client.send(
-          new GetMetricDataCommand({
-            MetricDataQueries: queries,
-            StartTime: new Date(window.end.getTime() - seconds * 1000),
-            EndTime: window.end,
-            ScanBy: 'TimestampDescending',
-            NextToken,
-          }),
-        );
+      for await (const out of paginateGetMetricData(
+        { client: this.client },
+        {
+          MetricDataQueries: queries,
+          StartTime: new Date(window.end.getTime() - seconds * 1000),
+          EndTime: window.end,
+          ScanBy: 'TimestampDescending',
+        },
+      )) {
         for (const r of out.MetricDataResults ?? []) {
           if (!r.Id) continue;
           values.set(r.Id, [...(values.get(r.Id) ?? []), ...(r.Values ?? [])]);
         }
-        NextToken = out.NextToken;
-      } while (NextToken);
+      }
     } catch (err) {
       throw new MetricsUnavailableError(`CloudWatch GetMetricData failed: ${describeSdkError(err)}`, {
         cause: err,
@@ -90,21 +87,14 @@ export class CloudWatchMetricsSource implements MetricsSource {
     if (prefix) requests.push({ AlarmNamePrefix: prefix });
     try {
       for (const request of requests) {
-        let NextToken: string | undefined;
-        do {
-          const out = await this.client.send(
-            new DescribeAlarmsCommand({
-              ...request,
-              StateValue: 'ALARM',
-              AlarmTypes: ['MetricAlarm', 'CompositeAlarm'],
-              NextToken,
-            }),
-          );
+        for await (const out of paginateDescribeAlarms(
+          { client: this.client },
+          { ...request, StateValue: 'ALARM', AlarmTypes: ['MetricAlarm', 'CompositeAlarm'] },
+        )) {
           for (const a of [...(out.MetricAlarms ?? []), ...(out.CompositeAlarms ?? [])]) {
             if (a.AlarmName) found.add(a.AlarmName);
           }
-          NextToken = out.NextToken;
-        } while (NextToken);
+        }
       }
     } catch (err) {
       throw new MetricsUnavailableError(`CloudWatch DescribeAlarms failed: ${describeSdkError(err)}`, {

@@ -3,6 +3,7 @@ import {
   type DynamoDBClient,
   PutItemCommand,
   paginateQuery,
+  QueryCommand,
 } from '@aws-sdk/client-dynamodb';
 import { parseOrThrow } from '../config';
 import { JournalEntryInvalidError } from '../errors';
@@ -44,6 +45,28 @@ export class DynamoJournalStore implements JournalStore {
         return false;
       throw err;
     }
+  }
+
+  /** The newest entry of an environment (one key-ordered read, newest first), if any. */
+  async latest(environment: string): Promise<JournalEntry | undefined> {
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: environment } },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const item = out.Items?.[0];
+    if (!item?.entry?.S) return undefined;
+    return parseOrThrow(
+      JournalEntry,
+      JSON.parse(item.entry.S),
+      JournalEntryInvalidError,
+      `journal entry ${item.sk?.S}`,
+    );
   }
 
   async list(environment: string, range: { since?: Date; until?: Date } = {}): Promise<JournalEntry[]> {

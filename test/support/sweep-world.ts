@@ -3,14 +3,15 @@
  * a generated definition with dynalite for the lock (real conditional writes), SNS to its outbox,
  * nested executions and the lock janitor as on AWS; every Lambda step, ECS data task and callback
  * task replays what it returned in a recorded real run (`local/sweep.ts`, `replaying`), except
- * the protocol's own two, which run for real on a small model of the environment:
+ * the protocol's own three, which run for real on a small model of the environment:
  *
  * - `set-flags` writes the flags (an in-memory parameter store starting from the recorded run's
  *   flags), so maintenance, provider, database and the rollback's restore really change them;
  * - the API (a real HTTP server) serves `/health` from the flags as they were when the API was
  *   last (re)started by a replayed `restart-service` or `scale-service` of the api, as the
  *   reference API reads them at start; scaled to 0 it does not answer;
- * - `observe-hold` reads that flag and that API, so a hold's notice says what the model shows.
+ * - `observe-hold` reads that flag and that API, so a hold's notice says what the model shows;
+ * - `compose-notice` writes each notification's subject and body from this run's notice.
  *
  * The end of each run is judged by the end-state invariant (`local/invariant.ts`) over that model.
  */
@@ -105,7 +106,7 @@ export class StubbedWorld {
     const before = readings();
     const stubs = replaying(recording, SWEEP_ENV, {
       donors,
-      live: ['set-flags', 'observe-hold'],
+      live: ['set-flags', 'observe-hold', 'compose-notice'],
       onStep: (step, input) => {
         const i = input as { service?: string; services?: string[]; desiredCount?: number };
         if (step === 'restart-service' && i.service === 'api') start();

@@ -21,7 +21,7 @@ import { World } from '../local/world';
 import { backupBench } from './backup';
 import { databaseBench } from './database';
 import { featureBench } from './feature';
-import { routerBench } from './router';
+import { drillBench, routerBench } from './router';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 7;
 const POLL_MS = 50;
@@ -140,7 +140,10 @@ async function provider() {
 
 const SECTIONS: Record<string, () => Promise<void>> = {
   // The provider procedures, then the alarm-started rollback (bench/router.ts), same number of runs.
-  provider: () => provider().then(() => routerBench(runs)),
+  provider: () =>
+    provider()
+      .then(() => routerBench(runs))
+      .then(() => drillBench(runs)),
   backup: () => backupBench(process.argv.slice(2)),
   // Seed 003: emergency disable against the runbook's restart, and the rollout gate's cost (bench/feature.ts).
   feature: () => featureBench(runs),

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { DatabaseCutoverInput, DatabaseRollbackInput } from '../functions/database-input/database-input';
+import { DrillInput } from '../functions/drill-input/drill-input';
 import { FeatureDisableInput, FeatureRolloutInput } from '../functions/feature-input/feature-input';
 import { CodeRollbackInput, ConfigRollbackInput } from '../functions/rollback-input/rollback-input';
 import { parseOrThrow } from '../functions/shared/config';
@@ -25,6 +26,7 @@ export const START_INPUTS = {
   'restore-sqlite': RestoreInput,
   'code-rollback': CodeRollbackInput,
   'config-rollback': ConfigRollbackInput,
+  drill: DrillInput,
 } as const satisfies Record<string, z.ZodType>;
 
 /** Procedures started by events, not by operators. */

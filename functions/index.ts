@@ -9,6 +9,8 @@ import { databaseCheck } from './database-check/database-check';
 import { databaseInput } from './database-input/database-input';
 import { databaseReport } from './database-report/database-report';
 import { disableFeature } from './disable-feature/disable-feature';
+import { drill } from './drill/drill';
+import { drillInput } from './drill-input/drill-input';
 import { evaluateGate } from './evaluate-gate/evaluate-gate';
 import { featureCheck } from './feature-check/feature-check';
 import { featureInput } from './feature-input/feature-input';
@@ -73,6 +75,9 @@ export const STEPS = {
   'rollback-input': rollbackInput,
   'rollback-plan': rollbackPlan,
   'rollback-apply': rollbackApply,
+  // Rollback drills through the real detection path.
+  'drill-input': drillInput,
+  drill,
 } as const;
 
 export type StepName = keyof typeof STEPS;

@@ -17,6 +17,7 @@ import { changeRecordPrefix, parameterPrefix, type StageConfig, toRuntimeConfig 
 import { OperationsDashboard } from './dashboard';
 import { type DataProcedureName, DataProtection } from './data-protection';
 import { DATABASE_PROCEDURES, DatabaseCutover, type DatabaseProcedureName } from './database-cutover';
+import { Drills } from './drills';
 import { ExecutionLock } from './execution-lock';
 import { FeatureRollout } from './feature-rollout';
 import { Flags } from './flags';
@@ -24,7 +25,8 @@ import { HealthProbe } from './health-probe';
 import { HouseFunction } from './house-function';
 import { LkgRollbacks } from './lkg-rollbacks';
 import { Notifications } from './notifications';
-import type { Procedure, ProcedureContext } from './procedure';
+import { OperatorPolicy } from './operator-policy';
+import { Procedure, type ProcedureContext } from './procedure';
 import { ProviderProcedures } from './provider-procedures';
 import { RollbackAlarms } from './rollback-alarms';
 import { RollbackRouter } from './rollback-router';
@@ -74,6 +76,9 @@ export const STEP_SETTINGS: Readonly<
   'rollback-plan': { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
   // Stopping a deployment polls ECS for the deployment that carries the rollback (up to ~10 s a service).
   'rollback-apply': { timeout: Duration.seconds(50), memorySize: 256, inVpc: false },
+  // Rollback drills: SSM, CloudWatch SetAlarmState and alarm history, S3 reports.
+  'drill-input': { timeout: Duration.seconds(10), memorySize: 256, inVpc: false },
+  drill: { timeout: Duration.seconds(30), memorySize: 256, inVpc: false },
 };
 
 /**
@@ -94,6 +99,7 @@ export const PROCEDURES = [
   'feature-rollout',
   'code-rollback',
   'config-rollback',
+  'drill',
 ] as const;
 export type ProcedureName = (typeof PROCEDURES)[number];
 
@@ -142,6 +148,8 @@ export class SwitchbackStack extends Stack {
   public readonly dashboard: OperationsDashboard;
   /** Every change to the protected stack, whoever made it: the table and the rules that feed it. */
   public readonly journal: ChangeJournal;
+  /** The managed policy the operators need for the `switchback` CLI (output as OperatorPolicyArn). */
+  public readonly operatorPolicy: OperatorPolicy;
 
   constructor(scope: Construct, id: string, props: SwitchbackStackProps) {
     super(scope, id, props);
@@ -154,6 +162,7 @@ export class SwitchbackStack extends Stack {
         sidecarBaseUrl: stage.endpoints.sidecarBaseUrl,
         databaseConnection: stage.database?.source.connection,
       }),
+      logRetention,
     });
     this.backups = new BackupBucket(this, 'Backups', {
       noncurrentVersionDays: stage.backups.noncurrentVersionDays,
@@ -272,6 +281,15 @@ export class SwitchbackStack extends Stack {
       alarmCatalog: catalog,
       services: stage.services,
     });
+    // Rollback drills through the real detection path (a schedule only for the kinds the stage allows).
+    const drills = new Drills(this, 'Drills', {
+      context,
+      flags: this.flags,
+      backups: this.backups,
+      alarmCatalog: catalog,
+      drills: stage.drills,
+      journal: this.journal,
+    });
     const router = new RollbackRouter(this, 'RollbackRouter', {
       context,
       flags: this.flags,
@@ -326,6 +344,7 @@ export class SwitchbackStack extends Stack {
       'feature-rollout': features.rollout,
       'code-rollback': lkg.code,
       'config-rollback': lkg.config,
+      drill: drills.procedure,
     };
 
     const published: [ProcedureName | DataProcedureName | DatabaseProcedureName, Procedure][] = [
@@ -364,7 +383,7 @@ export class SwitchbackStack extends Stack {
     this.dashboard = new OperationsDashboard(this, 'Dashboard', {
       environment: stage.name,
       namespace: METRICS_NAMESPACE,
-      procedures: [...deployed, janitor],
+      procedures: [...deployed, janitor, drills.procedure],
       // Every alarm of the stack, whichever construct made it (created last, so none is missed).
       alarms: this.node.findAll().filter((c): c is Alarm => c instanceof Alarm),
     });
@@ -378,5 +397,21 @@ export class SwitchbackStack extends Stack {
     });
     new CfnOutput(this, 'JournalTableName', { value: this.journal.table.tableName });
     new CfnOutput(this, 'FlagPrefix', { value: parameterPrefix(stage) });
+    this.operatorPolicy = new OperatorPolicy(this, 'Operator', {
+      environment: stage.name,
+      cliPrefix: `/switchback/${stage.name}`,
+      stateMachines: published.map(([, p]) => p.stateMachine),
+      approvals: published
+        .filter(([name]) => Procedure.definition(name).includes('.waitForTaskToken'))
+        .map(([, p]) => p.stateMachine),
+      lockTable: this.lock.table,
+      journalTable: this.journal.table,
+      backups: this.backups,
+    });
+    new CfnOutput(this, 'OperatorPolicyArn', {
+      value: this.operatorPolicy.policy.managedPolicyArn,
+      description:
+        'Attach to the operators (role or group): what the switchback CLI needs, on this stack only',
+    });
   }
 }

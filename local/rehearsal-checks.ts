@@ -163,7 +163,7 @@ export function pruneRehearsals(root: string, keep: number): string[] {
 }
 
 /** Prefixes of what procedures write for people to read (incident reports, rollout logs, ...). */
-const REPORT_PREFIXES = ['incidents/', 'rollouts/', 'database-cutovers/', 'change-records/'];
+const REPORT_PREFIXES = ['incidents/', 'rollouts/', 'database-cutovers/', 'change-records/', 'drills/'];
 
 /**
  * Copies the reports the procedures wrote to the local S3 as plain files under `<dir>/reports/`

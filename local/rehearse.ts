@@ -101,6 +101,8 @@ const DEFAULT_INPUT: Record<string, unknown> = {
     reason: 'Rehearsal: the watched parameters back to their last known good',
     requestedBy: 'rehearsal',
   },
+  // A config rollback drill: the drill marker, SetAlarmState ALARM, the router, the alarm back to OK.
+  drill: { kind: 'config', reason: 'Rehearsal: a config rollback drill', requestedBy: 'rehearsal' },
 };
 /** What must have happened before a procedure makes sense (a rollback needs a cutover to undo). */
 const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> = {
@@ -383,6 +385,16 @@ async function summarize(o: {
       `  phases         ${Object.entries(incident.phases)
         .map(([k, v]) => `${k} ${v === null ? 'n/a' : `${v} s`}`)
         .join(', ')}`,
+    );
+  }
+  const drilled = execution.output as { phases?: Record<string, number>; withinTarget?: boolean } | undefined;
+  if (procedure === 'drill' && drilled?.phases) {
+    write(
+      `  drill phases   ${Object.entries(drilled.phases)
+        .map(([k, v]) => `${k} ${v} s`)
+        .join(
+          ', ',
+        )} (seed 004 target alarm -> verified < 15 min: ${drilled.withinTarget ? 'met' : 'MISSED'})`,
     );
   }
   write(`  lock           ${lock ? `HELD by ${lock.owner} (${lock.status})` : 'released'}`);

@@ -10,6 +10,7 @@ import { S3StreamStore } from '../functions/shared/adapters/s3-stream-store';
 import { RealDatabaseConnector } from '../functions/shared/adapters/vector-stores';
 import type { RuntimeConfig } from '../functions/shared/config';
 import { DatabaseRuntimeConfig } from '../functions/shared/database-config';
+import type { DrillRuntimeConfig } from '../functions/shared/drill-config';
 import { flagParameterName, initialFlagValues } from '../functions/shared/flags';
 import { MEMORY_CONTEXT_FLAG } from '../functions/shared/memory-context';
 import type { MetricsSource } from '../functions/shared/ports';
@@ -71,6 +72,8 @@ export interface WorldOptions {
     readonly config: DatabaseRuntimeConfig | Record<string, unknown>;
     readonly secrets: Readonly<Record<string, string>>;
   };
+  /** Rollback drills: overrides of the world's (config kind, s004-error-rate, 1 s polls, 60 of them). */
+  readonly drills?: Partial<DrillRuntimeConfig>;
   /** Minutes a state must bake to be last known good (the stage's `journal.bakeMinutes`). @default 30 */
   readonly bakeMinutes?: number;
 }
@@ -80,6 +83,7 @@ const INITIAL_WATCHED: Readonly<Record<string, string>> = {
   ENABLE_CACHING: 'false',
   AUTONOMOUS_MODE: 'false',
   WORKERS: '4',
+  MARKER: 'false',
 };
 
 const LOCAL_ACCOUNT = '000000000000';
@@ -243,11 +247,22 @@ export class World {
       services: protectedServices(stageJournal),
       watched: watchedParameters(stageJournal),
     };
+    // Rollback drills of kind config, through the local SetAlarmState -> EventBridge -> router path.
+    config.drills = {
+      kinds: ['config'],
+      alarm: 's004-error-rate',
+      pollSeconds: 1,
+      polls: 60,
+      ...options.drills,
+    };
     for (const [key, p] of Object.entries(config.journal.watched)) {
       parameters.putParameter(p.name, INITIAL_WATCHED[key.split('/').pop() ?? ''] ?? 'false', 'String');
     }
     const logs = new RecordingLog();
     const metrics = new RecordingMetrics();
+    // The engine starts the router for a drill's SetAlarmState; it exists once the deps do.
+    const engineRef: { current?: LocalEngine } = {};
+    const routerRuns: Promise<unknown>[] = [];
     // As if the stack had served one bake period with no rollback alarm before the world started.
     const alarmHistory = new LocalAlarmHistory(
       new Date(Date.now() - stageJournal.journal.bakeMinutes * 60_000),
@@ -270,6 +285,16 @@ export class World {
       parameterHistory: parameterHistoryOf(parameters),
       watched: watchedOf(parameters),
       alarmHistory,
+      // SetAlarmState as CloudWatch and EventBridge answer it: the state recorded in the alarm
+      // history, and an ALARM delivered to the rollback router (the rule's target), asynchronously.
+      alarmControl: {
+        setState: async (name, state, reason) => {
+          alarmHistory.record(name, state);
+          if (state !== 'ALARM') return;
+          const event = alarmStateChange(name, { state, reason });
+          routerRuns.push(engineRef.current?.run('rollback-router', event) ?? Promise.resolve());
+        },
+      },
     };
     // As EventBridge would: every parameter write and deployment state change, in AWS's shapes,
     // to the journal step (watched or protected or not: the step decides, as on AWS).
@@ -324,6 +349,7 @@ export class World {
         ...options.engine?.substitutions,
       },
     });
+    engineRef.current = engine;
     const world = new World(
       dir,
       config,

@@ -1,3 +1,4 @@
+import { DRILL_LIMITS } from '../functions/shared/drill-config';
 /**
  * Time budgets, computed from the definitions: the longest a procedure can run on its worst path,
  * so that every execution's `TimeoutSeconds` covers its children and its tasks, and no parent gives
@@ -591,6 +592,8 @@ export const BOUND_PATHS = {
   mapStabilityPoll: '$.timing.stabilityPollSeconds',
   /** The deployments a code or config rollback waits on: one per controllable service (api, sidecar). */
   rolledBack: '$.applied.deployments',
+  /** A drill's wait for its rollback (functions/shared/drill-config.ts DRILL_LIMITS). */
+  drillPoll: '$.request.pollSeconds',
 } as const;
 
 /** The services a code or config rollback can deploy or restart (functions/shared/ports.ts ServiceKey). */
@@ -630,6 +633,7 @@ export function budgetBounds(stage: StageBounds, rollout: RolloutLimits): Budget
       [p.stabilityPoll]: stage.stabilityPollSeconds,
       [p.routerStabilityPoll]: stage.stabilityPollSeconds,
       [p.mapStabilityPoll]: stage.stabilityPollSeconds,
+      [p.drillPoll]: DRILL_LIMITS.pollSeconds,
       [p.gateInterval]: rollout.totalSeconds,
       [p.approvalTimeout]: rollout.approvalSeconds,
       [p.settle]: stage.settleSeconds,
@@ -639,6 +643,7 @@ export function budgetBounds(stage: StageBounds, rollout: RolloutLimits): Budget
       [p.stabilityPoll]: stage.stabilityMaxAttempts,
       [p.routerStabilityPoll]: stage.stabilityMaxAttempts,
       [p.mapStabilityPoll]: stage.stabilityMaxAttempts,
+      [p.drillPoll]: DRILL_LIMITS.polls,
       [p.gateInterval]: rollout.evaluations,
     },
     timers: { [p.gateInterval]: { seconds: rollout.totalSeconds, passes: rollout.phases } },

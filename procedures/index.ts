@@ -10,6 +10,7 @@ import codeRollback from './code-rollback';
 import configRollback from './config-rollback';
 import databaseCutover from './database-cutover';
 import databaseRollback from './database-rollback';
+import drill from './drill';
 import featureDisable from './feature-disable';
 import featureRollout from './feature-rollout';
 import { RESOURCE } from './integrations';
@@ -39,6 +40,7 @@ export const PROCEDURES = derivedTimeouts(
     'rollback-router': rollbackRouter,
     'code-rollback': codeRollback,
     'config-rollback': configRollback,
+    drill,
   } as const,
   DESIGN_BOUNDS,
 ) satisfies Record<string, Definition>;

@@ -254,6 +254,7 @@ export default {
           'undoes.$': '$.route.decision.undoes',
           'maxChangeAgeHours.$': '$.route.incident.maxChangeAgeHours',
           'alarmChangedAt.$': '$.route.alarm.stateChangedAt',
+          'alarmReason.$': '$.route.alarm.reason',
           'lock.$': '$.lockRead',
         },
         resultPath: '$.plan',

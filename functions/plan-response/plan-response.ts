@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type ChangeRecord, readRecord, recordKey } from '../change-record/record';
 import { ROLLBACK_PROCEDURES } from '../shared/alarm-catalog';
 import { type Considered, CUTOVER_ROLLBACKS, type Culprit, chooseCulprit } from '../shared/culprit';
+import { DRILL_MARKER_KEY, DRILL_REASON } from '../shared/drill-config';
 import type { Deps } from '../shared/step';
 import { defineStep } from '../shared/step';
 
@@ -18,6 +19,8 @@ const Decide = z.strictObject({
   /** When the alarm's state changed: a change that started after it cannot have caused it. */
   alarmChangedAt: z.iso.datetime({ offset: true }).optional(),
   maxChangeAgeHours: z.number().positive(),
+  /** The alarm's state reason: a drill names itself there (functions/shared/drill-config.ts). */
+  alarmReason: z.string().max(2048).optional(),
   lock: LockRead,
 });
 const Confirm = z.strictObject({
@@ -84,7 +87,13 @@ async function decide(input: z.infer<typeof Decide>, deps: Deps): Promise<Respon
     return { ...base, ...extra, action: 'hold', why };
   };
 
+  const drillId = input.alarmReason?.match(DRILL_REASON)?.[1] ?? null;
   const item = input.lock.Item;
+  if (item && drillId) {
+    return hold(
+      `Drill ${drillId}: ${item.procedure?.S ?? 'a procedure'} (${item.owner?.S ?? 'unknown'}) holds the lock; a drill never stops or rolls back a real change`,
+    );
+  }
   if (item) {
     const attr = (name: string) => item[name]?.S ?? '';
     const inFlight: InFlight = { owner: attr('owner'), procedure: attr('procedure'), status: attr('status') };
@@ -131,7 +140,13 @@ async function decide(input: z.infer<typeof Decide>, deps: Deps): Promise<Respon
     };
   }
 
-  const journaled = await fromJournal(input, deps);
+  const journaled = await fromJournal(input, deps, drillId);
+  if (drillId && !journaled?.culprit) {
+    // A drill's alarm never falls back to the change records: it rolls back its own change or nothing.
+    return hold(journaled?.why ?? `Drill ${drillId}: no change journal to find the drill's change in`, {
+      considered: journaled?.considered ?? [],
+    });
+  }
   if (journaled?.culprit) {
     const { culprit, considered, why } = journaled;
     return {
@@ -156,7 +171,7 @@ async function decide(input: z.infer<typeof Decide>, deps: Deps): Promise<Respon
 }
 
 /** The journal's decision (functions/shared/culprit.ts), or undefined when the stage has no journal. */
-async function fromJournal(input: z.infer<typeof Decide>, deps: Deps) {
+async function fromJournal(input: z.infer<typeof Decide>, deps: Deps, drillId: string | null) {
   const cfg = deps.config.journal;
   if (!cfg || !deps.journal || !deps.alarmHistory) return undefined;
   const now = deps.clock.now();
@@ -172,6 +187,7 @@ async function fromJournal(input: z.infer<typeof Decide>, deps: Deps) {
     options: { bakeMinutes: cfg.bakeMinutes, now },
     alarmAt: input.alarmChangedAt ?? now.toISOString(),
     maxChangeAgeHours: input.maxChangeAgeHours,
+    drill: drillId ? { drillId, markerSubject: `parameter:${DRILL_MARKER_KEY}` } : null,
   });
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DatabaseRuntimeConfig } from './database-config';
+import { DrillRuntimeConfig } from './drill-config';
 import { ConfigurationError } from './errors';
 import { JournalRuntimeConfig } from './watched-config';
 
@@ -49,6 +50,8 @@ export const RuntimeConfig = z.object({
   database: DatabaseRuntimeConfig.optional(),
   /** The change journal: its table, the protected services and the watched parameters. */
   journal: JournalRuntimeConfig.optional(),
+  /** Rollback drills: the kinds allowed, the alarm, the wait for the rollback (absent: none allowed). */
+  drills: DrillRuntimeConfig.optional(),
   timing: z.object({
     stabilityPollSeconds: z.number().int().min(1).max(300),
     stabilityMaxAttempts: z.number().int().min(1).max(200),

@@ -1,3 +1,4 @@
+import { DRILL_MARKER_KEY } from './drill-config';
 import type { JournalEntry } from './journal';
 import { type AlarmHistory, type LkgOptions, lastKnownGood, type TargetState } from './last-known-good';
 
@@ -101,6 +102,8 @@ export function chooseCulprit(o: {
   /** When the alarm went to ALARM. */
   readonly alarmAt: string;
   readonly maxChangeAgeHours: number;
+  /** A drill's alarm (its reason names the drill): only the drill's own change may be undone. */
+  readonly drill?: { readonly drillId: string; readonly markerSubject: string } | null;
 }): CulpritDecision {
   const { entries, history, options } = o;
   const now = options.now.getTime();
@@ -135,6 +138,15 @@ export function chooseCulprit(o: {
         note(e, 'ECS rolled this deployment back itself (circuit breaker or alarms)');
         continue;
       }
+      if (o.drill ? subject !== o.drill.markerSubject : subject === `parameter:${DRILL_MARKER_KEY}`) {
+        note(
+          e,
+          o.drill
+            ? `a real change: drill ${o.drill.drillId} rolls back its own change only, never a real one`
+            : "a drill's own change: not the cause of a real alarm",
+        );
+        continue;
+      }
       if (good && returnsTo(e, good)) {
         note(e, 'it put the last known good back (a rollback): undoing it would bring the bad state back');
         continue;
@@ -154,6 +166,7 @@ export function chooseCulprit(o: {
   for (const e of entries) {
     const c = e.change;
     if (c.type !== 'procedure' || c.status !== 'completed') continue;
+    if (o.drill) continue; // a drill never undoes a real change
     const procedure = Object.hasOwn(JOURNALED_ROLLBACKS, c.procedure)
       ? JOURNALED_ROLLBACKS[c.procedure]
       : undefined;
@@ -181,6 +194,28 @@ export function chooseCulprit(o: {
   }
   eligible.sort((a, b) => a.entry.entryId.localeCompare(b.entry.entryId));
   const newest = eligible.pop();
+  // A drill's change is rolled back only when nothing real came after it: otherwise the drill holds.
+  const newerReal = o.drill
+    ? considered.filter((c) => c.why.startsWith('a real change') && c.at > (newest?.entry.at ?? ''))
+    : [];
+  if (newest && newerReal.length) {
+    return {
+      culprit: null,
+      considered: sortConsidered([
+        ...considered,
+        {
+          entryId: newest.entry.entryId,
+          at: newest.entry.at,
+          subject: newest.entry.subject,
+          actor: newest.entry.actor,
+          what: whatOf(newest.entry),
+          rolledBack: false,
+          why: 'the drill change, but a real change came after it',
+        },
+      ]),
+      why: `Drill ${o.drill?.drillId}: a real change (${newerReal[0]?.what}) came after the drill's own change; a drill never rolls back underneath a real change, so nothing is rolled back`,
+    };
+  }
   if (!newest) {
     return {
       culprit: null,

@@ -190,9 +190,17 @@ export class AlarmHistoryUnavailableError extends SwitchbackError {}
 export class SecureParameterRefusedError extends SwitchbackError {}
 
 /** Thrown by the local rehearsal's failure injection; never by production code. */
+/** A drill refused before it changed anything (not allowed here, kill switch, lock, incident, alarm). */
+export class DrillRefusedError extends SwitchbackError {}
+
+/** A drill whose change was not rolled back and verified in time (its own change undone). */
+export class DrillFailedError extends SwitchbackError {}
+
 export class InjectedFailureError extends SwitchbackError {}
 
 export const ERROR_CLASSES = {
+  DrillRefusedError,
+  DrillFailedError,
   InvalidInputError,
   ConfigurationError,
   UnknownFlagError,

@@ -15,18 +15,24 @@ export const GATE_SIGNALS = ['requests', 'errors', 'p95LatencyMs', 'memoryMb', '
 export type GateSignal = (typeof GATE_SIGNALS)[number] & keyof GateSample;
 
 export const MetricSpec = z.strictObject({
-  namespace: z.string().min(1).max(255),
-  metricName: z.string().min(1).max(255),
+  namespace: z.string().min(1).max(255).describe('CloudWatch namespace of the metric.'),
+  metricName: z.string().min(1).max(255).describe('Name of the metric.'),
   dimensions: z
     .record(z.string().min(1).max(255), z.string().min(1).max(1024))
     .refine((d) => Object.keys(d).length <= 30, 'at most 30 dimensions')
-    .default({}),
-  /** CloudWatch statistic: Sum, Average, Maximum, Minimum, SampleCount or a percentile such as p95. */
+    .default({})
+    .describe('Dimensions of the metric, by name.'),
   stat: z
     .string()
-    .regex(/^(Sum|Average|Maximum|Minimum|SampleCount|p\d{1,2}(\.\d{1,2})?)$/, 'a CloudWatch statistic'),
-  /** Multiplier applied to the value (e.g. 1000 for a latency metric in seconds). */
-  scale: z.number().positive().default(1),
+    .regex(/^(Sum|Average|Maximum|Minimum|SampleCount|p\d{1,2}(\.\d{1,2})?)$/, 'a CloudWatch statistic')
+    .describe(
+      'CloudWatch statistic: Sum, Average, Maximum, Minimum, SampleCount or a percentile such as p95.',
+    ),
+  scale: z
+    .number()
+    .positive()
+    .default(1)
+    .describe('Multiplier applied to the value (e.g. 1000 for a latency metric in seconds).'),
 });
 export type MetricSpec = z.infer<typeof MetricSpec>;
 
@@ -40,13 +46,13 @@ export const GateMetricsSpec = z.strictObject({
     memoryMb: MetricSpec,
     cpuPercent: MetricSpec,
   }),
-  /** The P0 alarms: by name, and/or every alarm whose name starts with `prefix`. */
   p0Alarms: z
     .strictObject({
       names: z.array(AlarmName).max(100).default([]),
       prefix: AlarmName.optional(),
     })
-    .default({ names: [] }),
+    .default({ names: [] })
+    .describe('The P0 alarms: by name, and/or every alarm whose name starts with `prefix`.'),
 });
 export type GateMetricsSpec = z.infer<typeof GateMetricsSpec>;
 

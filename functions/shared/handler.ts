@@ -6,6 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
+import { CloudWatchAlarmControl } from './adapters/cloudwatch-alarm-control';
 import { CloudWatchAlarmHistory } from './adapters/cloudwatch-alarm-history';
 import { CloudWatchMetricsSink } from './adapters/cloudwatch-metrics-sink';
 import { CloudWatchMetricsSource } from './adapters/cloudwatch-metrics-source';
@@ -100,6 +101,11 @@ export function awsDeps(logger: Logger): Deps {
     // Lazily: a step that never publishes never creates the client.
     get metrics() {
       return new CloudWatchMetricsSink(cloudwatchClient(), METRICS_NAMESPACE);
+    },
+    // Lazily: only the drill step sets alarm states (its role alone may).
+    get alarmControl() {
+      cloudwatch ??= new CloudWatchClient({ maxAttempts: 5 });
+      return new CloudWatchAlarmControl(cloudwatch);
     },
     // Lazily, like metrics: only the database cutover's steps open connections.
     get databases() {

@@ -194,3 +194,8 @@ export interface WatchedParameterStore {
 export interface AlarmHistorySource {
   history(window: { readonly since: Date; readonly until: Date }): Promise<AlarmHistory>;
 }
+
+/** Sets a CloudWatch alarm's state by hand (SetAlarmState): how a drill goes through the real detection path. */
+export interface AlarmControl {
+  setState(alarmName: string, state: 'ALARM' | 'OK', reason: string): Promise<void>;
+}

@@ -5,6 +5,7 @@ import { parseOrThrow } from './config';
 import { InvalidInputError } from './errors';
 import type { JournalStore } from './journal';
 import type {
+  AlarmControl,
   AlarmHistorySource,
   BlobStore,
   Clock,
@@ -51,6 +52,8 @@ export interface Deps {
   readonly watched?: WatchedParameterStore;
   /** The rollback alarms' history (last known good; journal configured only). */
   readonly alarmHistory?: AlarmHistorySource;
+  /** Sets a rollback alarm's state (the drill step only). */
+  readonly alarmControl?: AlarmControl;
 }
 
 /**

@@ -6,10 +6,20 @@ import { z } from 'zod';
  * SSM parameters the app reads, each with the validator a value must pass and who reads it how.
  * Shared by the stage configuration (lib/config/) and the runtime configuration of the steps.
  */
+const VALIDATOR_TYPE =
+  'The kind of value: `boolean` (`true` or `false`), `integer` (from `min` to `max`) or `enum` (one of `values`).';
+
 export const WatchedValidator = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('boolean') }),
-  z.strictObject({ type: z.literal('integer'), min: z.number().int(), max: z.number().int() }),
-  z.strictObject({ type: z.literal('enum'), values: z.array(z.string().min(1)).min(1) }),
+  z.strictObject({ type: z.literal('boolean').describe(VALIDATOR_TYPE) }),
+  z.strictObject({
+    type: z.literal('integer').describe(VALIDATOR_TYPE),
+    min: z.number().int().describe('Smallest value allowed.'),
+    max: z.number().int().describe('Largest value allowed.'),
+  }),
+  z.strictObject({
+    type: z.literal('enum').describe(VALIDATOR_TYPE),
+    values: z.array(z.string().min(1)).min(1).describe('The values allowed.'),
+  }),
 ]);
 export type WatchedValidator = z.infer<typeof WatchedValidator>;
 
@@ -21,15 +31,26 @@ export const ReadMode = z.enum(['at-start', 'per-request']);
 export type ReadMode = z.infer<typeof ReadMode>;
 
 export const WatchedParameter = z.strictObject({
-  /** The full SSM parameter name the app reads. */
-  name: z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'an SSM path such as /memory/prod/mem0/ENABLE_CACHING'),
-  validator: WatchedValidator,
-  /** The services that read it (keys of the protected services), and how. */
+  name: z
+    .string()
+    .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'an SSM path such as /memory/prod/mem0/ENABLE_CACHING')
+    .describe('The full SSM parameter name the app reads.'),
+  validator: WatchedValidator.describe(
+    'What a valid value is (a rollback restores only a value that passes).',
+  ),
   readers: z
-    .array(z.strictObject({ service: z.string().min(1), reads: ReadMode }))
-    .min(1, 'at least one reader'),
-  /** SecureString: only versions are ever recorded, never a value (and none is ever read). */
-  secure: z.boolean().default(false),
+    .array(
+      z.strictObject({
+        service: z.string().min(1).describe("The protected service (a key of the journal's services)."),
+        reads: ReadMode.describe('`at-start` (a restart applies a change) or `per-request`.'),
+      }),
+    )
+    .min(1, 'at least one reader')
+    .describe('The services that read it (keys of the protected services), and how.'),
+  secure: z
+    .boolean()
+    .default(false)
+    .describe('SecureString: only versions are ever recorded, never a value (and none is ever read).'),
 });
 export type WatchedParameter = z.infer<typeof WatchedParameter>;
 
@@ -42,14 +63,17 @@ export type WatchedParameters = z.infer<typeof WatchedParameters>;
 
 /** What the journal step knows about the environment (names only, never values or secrets). */
 export const JournalRuntimeConfig = z.object({
-  /** The journal table. */
-  table: z.string().min(1),
-  /** Days an entry is kept (DynamoDB TTL). */
-  retentionDays: z.number().int().min(1).max(3650),
-  /** Minutes a state must stay in service with no rollback alarm in ALARM to be last known good. */
-  bakeMinutes: z.number().int().min(1).max(1440),
-  /** Protected ECS services by key (`api`, `sidecar`, and any the stage adds) -> service name. */
-  services: z.record(z.string().min(1), z.string().min(1)),
+  table: z.string().min(1).describe('The journal table.'),
+  retentionDays: z.number().int().min(1).max(3650).describe('Days an entry is kept (DynamoDB TTL).'),
+  bakeMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(1440)
+    .describe('Minutes a state must stay in service with no rollback alarm in ALARM to be last known good.'),
+  services: z
+    .record(z.string().min(1), z.string().min(1))
+    .describe('Protected ECS services by key (`api`, `sidecar`, and any the stage adds) -> service name.'),
   watched: WatchedParameters,
 });
 export type JournalRuntimeConfig = z.infer<typeof JournalRuntimeConfig>;

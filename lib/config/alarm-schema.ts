@@ -17,12 +17,17 @@ export const IssueType = z
 export const Decision = z.enum(['config', 'code', 'data', 'none']);
 
 export const MatrixRow = z.strictObject({
-  issueType: IssueType,
-  severity: Severity,
-  rollback: Decision,
-  priority: z.enum(['P0', 'P1', 'P2', 'P3']),
-  /** The downtime the runbook accepts for it (documentation only). */
-  downtime: z.string().max(40).optional(),
+  issueType: IssueType.describe('The kind of issue (seed 004).'),
+  severity: Severity.describe('How bad it is (seed 004).'),
+  rollback: Decision.describe('The rollback it calls for: config, code, data, or none.'),
+  priority: z
+    .enum(['P0', 'P1', 'P2', 'P3'])
+    .describe("Its priority; a P0 alarm also fails a feature rollout's gate at once."),
+  downtime: z
+    .string()
+    .max(40)
+    .optional()
+    .describe('The downtime the runbook accepts for it (documentation only).'),
 });
 export type MatrixRow = z.infer<typeof MatrixRow>;
 
@@ -100,91 +105,120 @@ const Statistic = z
   );
 const MetricName = z.string().min(1).max(255);
 
+/** Descriptions shared by the alarm kinds (the reference lists each field once). */
+const SIGNAL =
+  'The kind of alarm: `rate`, `hit-ratio`, `latency`, `degradation`, `utilization`, `memory-mb`, `availability` or `growth`; each kind takes its own fields.';
+const SOURCE =
+  "Where the metric comes from: `alb`, `app` (the app's namespace), `ecs` (Container Insights) or `probe`; each kind allows some.";
+const METRIC = 'App metric name (source app); absent: the default for the signal (ALB: TargetResponseTime).';
+const STATISTIC = 'CloudWatch statistic, e.g. p95.';
+const MIN_REQUESTS = z
+  .number()
+  .int()
+  .min(1)
+  .optional()
+  .describe('Below this many requests (or lookups) in a period, the ratio counts as not breaching.');
+
 const common = {
-  /** The runbook the threshold comes from. */
-  seed: z.enum(['000', '001', '002', '003', '004']),
-  title: z.string().min(3).max(120),
-  /** The service the threshold is about (ECS metrics and probe target). */
-  service: z.enum(['api', 'sidecar']).default('api'),
-  comparison: Comparison,
-  threshold: z.number().finite(),
-  /** 10 or 30 (high-resolution probe metrics only) or a multiple of 60. */
+  seed: z.enum(['000', '001', '002', '003', '004']).describe('The runbook the threshold comes from.'),
+  title: z.string().min(3).max(120).describe('What the alarm says, in the notification and the dashboard.'),
+  service: z
+    .enum(['api', 'sidecar'])
+    .default('api')
+    .describe('The service the threshold is about (ECS metrics and probe target).'),
+  comparison: Comparison.describe(
+    'How the signal is compared with the threshold (CloudWatch ComparisonOperator).',
+  ),
+  threshold: z
+    .number()
+    .finite()
+    .describe("The limit, in the signal's unit (percent, ms, MB, MB per day, availability 0-1)."),
   periodSeconds: z
     .number()
     .int()
-    .refine((p) => p === 10 || p === 30 || (p >= 60 && p % 60 === 0), '10, 30 or a multiple of 60'),
-  evaluationPeriods: z.number().int().min(1).max(100),
-  datapointsToAlarm: z.number().int().min(1).max(100),
-  /** Optional in the schema so the readiness check can name the alarm that forgot it. */
-  treatMissingData: MissingData.optional(),
-  issueType: IssueType,
-  severity: Severity,
-  /** False mutes the alarm's actions; the readiness check refuses it on a rollback alarm. */
-  actionsEnabled: z.boolean().default(true),
+    .refine((p) => p === 10 || p === 30 || (p >= 60 && p % 60 === 0), '10, 30 or a multiple of 60')
+    .describe('10 or 30 (high-resolution probe metrics only) or a multiple of 60.'),
+  evaluationPeriods: z.number().int().min(1).max(100).describe('Periods CloudWatch evaluates.'),
+  datapointsToAlarm: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .describe('Breaching periods among them that raise the alarm.'),
+  treatMissingData: MissingData.optional().describe(
+    'Optional in the schema so the readiness check can name the alarm that forgot it.',
+  ),
+  issueType: IssueType.describe('The issue type the decision matrix looks the alarm up by.'),
+  severity: Severity.describe('The severity the decision matrix looks the alarm up by.'),
+  actionsEnabled: z
+    .boolean()
+    .default(true)
+    .describe("False mutes the alarm's actions; the readiness check refuses it on a rollback alarm."),
 };
 
 /** 100 x numerator / denominator, e.g. 5XX / requests. Guarded by `minRequests` (readiness check). */
 const RateAlarm = z.strictObject({
   ...common,
-  signal: z.literal('rate'),
-  source: z.enum(['alb', 'app']),
-  /** App metric names (source app); ALB uses HTTPCode_Target_5XX_Count / RequestCount. */
-  numerator: MetricName.optional(),
-  denominator: MetricName.optional(),
-  minRequests: z.number().int().min(1).optional(),
+  signal: z.literal('rate').describe(SIGNAL),
+  source: z.enum(['alb', 'app']).describe(SOURCE),
+  numerator: MetricName.optional().describe(
+    'App metric names (source app); ALB uses HTTPCode_Target_5XX_Count / RequestCount.',
+  ),
+  denominator: MetricName.optional().describe('App metric of the denominator (source app).'),
+  minRequests: MIN_REQUESTS,
 });
 /** 100 x hits / (hits + misses), guarded by `minRequests` lookups. */
 const HitRatioAlarm = z.strictObject({
   ...common,
-  signal: z.literal('hit-ratio'),
-  source: z.literal('app'),
-  hits: MetricName,
-  misses: MetricName,
-  minRequests: z.number().int().min(1).optional(),
+  signal: z.literal('hit-ratio').describe(SIGNAL),
+  source: z.literal('app').describe(SOURCE),
+  hits: MetricName.describe('App metric counting hits.'),
+  misses: MetricName.describe('App metric counting misses.'),
+  minRequests: MIN_REQUESTS,
 });
 /** A latency in milliseconds (ALB TargetResponseTime is converted from seconds). */
 const LatencyAlarm = z.strictObject({
   ...common,
-  signal: z.literal('latency'),
-  source: z.enum(['alb', 'app']),
-  metric: MetricName.optional(),
-  statistic: Statistic,
+  signal: z.literal('latency').describe(SIGNAL),
+  source: z.enum(['alb', 'app']).describe(SOURCE),
+  metric: MetricName.optional().describe(METRIC),
+  statistic: Statistic.describe(STATISTIC),
 });
 /** 100 x (latency - baselineMs) / baselineMs: "degraded more than N % from baseline". */
 const DegradationAlarm = z.strictObject({
   ...common,
-  signal: z.literal('degradation'),
-  source: z.enum(['alb', 'app']),
-  metric: MetricName.optional(),
-  statistic: Statistic,
-  baselineMs: z.number().positive(),
+  signal: z.literal('degradation').describe(SIGNAL),
+  source: z.enum(['alb', 'app']).describe(SOURCE),
+  metric: MetricName.optional().describe(METRIC),
+  statistic: Statistic.describe(STATISTIC),
+  baselineMs: z.number().positive().describe('The latency the degradation is measured from, in ms.'),
 });
 /** ECS Container Insights: 100 x used / reserved memory or CPU of the service. */
 const UtilizationAlarm = z.strictObject({
   ...common,
-  signal: z.literal('utilization'),
-  source: z.literal('ecs'),
-  resource: z.enum(['memory', 'cpu']),
+  signal: z.literal('utilization').describe(SIGNAL),
+  source: z.literal('ecs').describe(SOURCE),
+  resource: z.enum(['memory', 'cpu']).describe("Which of the service's reservations is measured."),
 });
 /** ECS Container Insights: memory used by the service's tasks, in MB. */
 const MemoryAlarm = z.strictObject({
   ...common,
-  signal: z.literal('memory-mb'),
-  source: z.literal('ecs'),
-  statistic: Statistic.default('Maximum'),
+  signal: z.literal('memory-mb').describe(SIGNAL),
+  source: z.literal('ecs').describe(SOURCE),
+  statistic: Statistic.default('Maximum').describe(STATISTIC),
 });
 /** The health probe's high-resolution `Availability` (1 up, 0 down). */
 const AvailabilityAlarm = z.strictObject({
   ...common,
-  signal: z.literal('availability'),
-  source: z.literal('probe'),
+  signal: z.literal('availability').describe(SIGNAL),
+  source: z.literal('probe').describe(SOURCE),
 });
 /** Growth of a size gauge (bytes), in MB per day. */
 const GrowthAlarm = z.strictObject({
   ...common,
-  signal: z.literal('growth'),
-  source: z.literal('app'),
-  metric: MetricName,
+  signal: z.literal('growth').describe(SIGNAL),
+  source: z.literal('app').describe(SOURCE),
+  metric: MetricName.describe('App gauge of a size in bytes.'),
 });
 
 export const AlarmSpec = z.discriminatedUnion('signal', [
@@ -491,51 +525,82 @@ export const SEED_ALARMS: Readonly<Record<string, AlarmSpecInput>> = {
 
 /** Where the alarms read their metrics. */
 export const MonitoringConfig = z.strictObject({
-  /** The API's ALB target group, for alarms with `source: "alb"`. */
   alb: z
     .strictObject({
-      /** The `LoadBalancer` dimension, e.g. `app/memory-prod/50dc6c495c0c9188`. */
       loadBalancer: z
         .string()
-        .regex(/^app\/[A-Za-z0-9-]+\/[0-9a-f]+$/, 'e.g. app/memory-prod/50dc6c495c0c9188'),
-      /** The `TargetGroup` dimension, e.g. `targetgroup/memory-api/73e2d6bc24d8a067`. */
+        .regex(/^app\/[A-Za-z0-9-]+\/[0-9a-f]+$/, 'e.g. app/memory-prod/50dc6c495c0c9188')
+        .describe('The `LoadBalancer` dimension, e.g. `app/memory-prod/50dc6c495c0c9188`.'),
       targetGroup: z
         .string()
-        .regex(/^targetgroup\/[A-Za-z0-9-]+\/[0-9a-f]+$/, 'e.g. targetgroup/memory-api/73e2d6bc24d8a067'),
+        .regex(/^targetgroup\/[A-Za-z0-9-]+\/[0-9a-f]+$/, 'e.g. targetgroup/memory-api/73e2d6bc24d8a067')
+        .describe('The `TargetGroup` dimension, e.g. `targetgroup/memory-api/73e2d6bc24d8a067`.'),
     })
-    .optional(),
-  /** The app's own metrics, for alarms with `source: "app"`. */
+    .optional()
+    .describe('The API\'s ALB target group, for alarms with `source: "alb"`.'),
   app: z
     .strictObject({
       namespace: z
         .string()
         .regex(/^[A-Za-z0-9./#:_-]{1,255}$/)
-        .default('MemoryStack'),
-      /** @default `{ "Environment": "<stage name>" }` */
-      dimensions: z.record(z.string().min(1), z.string().min(1)).optional(),
+        .default('MemoryStack')
+        .describe("CloudWatch namespace of the app's metrics."),
+      dimensions: z
+        .record(z.string().min(1), z.string().min(1))
+        .optional()
+        .describe('Dimensions of the app\'s metrics. Default: `{ "Environment": "<stage name>" }`.'),
     })
-    .default({ namespace: 'MemoryStack' }),
-  /** The health probe: `rounds` probes `intervalSeconds` apart, started every minute. */
+    .default({ namespace: 'MemoryStack' })
+    .describe('The app\'s own metrics, for alarms with `source: "app"`.'),
   probe: z
     .strictObject({
-      rounds: z.number().int().min(1).max(12).default(6),
-      intervalSeconds: z.number().int().min(1).max(30).default(10),
+      rounds: z.number().int().min(1).max(12).default(6).describe('Probes per minute.'),
+      intervalSeconds: z.number().int().min(1).max(30).default(10).describe('Seconds between two probes.'),
     })
-    .default({ rounds: 6, intervalSeconds: 10 }),
+    .default({ rounds: 6, intervalSeconds: 10 })
+    .describe('The health probe: `rounds` probes `intervalSeconds` apart, started every minute.'),
 });
 export type MonitoringConfig = z.infer<typeof MonitoringConfig>;
 
 export const IncidentsConfig = z.strictObject({
-  /** Seed 004's detect -> decide budget: a rollback alarm's window (period x evaluation periods) must fit. */
-  detectionBudgetSeconds: z.number().int().min(10).max(3600).default(300),
-  cooldownMinutes: z.number().int().min(1).max(1440).default(30),
-  maxChangeAgeHours: z.number().min(0.1).max(720).default(24),
-  settleSeconds: z.number().int().min(0).max(60).default(5),
-  /**
-   * An alarm event whose state changed longer ago than this is refused by the router (old evidence
-   * must not undo a later change). Three detection budgets by default.
-   */
-  maxAlarmAgeMinutes: z.number().int().min(1).max(1440).default(15),
+  detectionBudgetSeconds: z
+    .number()
+    .int()
+    .min(10)
+    .max(3600)
+    .default(300)
+    .describe(
+      "Seed 004's detect -> decide budget: a rollback alarm's window (period x evaluation periods) must fit.",
+    ),
+  cooldownMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(1440)
+    .default(30)
+    .describe('Minutes an incident keeps absorbing alarms after it closes (one rollback per alarm storm).'),
+  maxChangeAgeHours: z
+    .number()
+    .min(0.1)
+    .max(720)
+    .default(24)
+    .describe('A completed change older than this is not undone by an alarm.'),
+  settleSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(60)
+    .default(5)
+    .describe('Seconds the router waits for the other alarms of a storm before it decides.'),
+  maxAlarmAgeMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(1440)
+    .default(15)
+    .describe(
+      'An alarm event whose state changed longer ago than this is refused by the router (old evidence must not undo a later change). Three detection budgets by default.',
+    ),
 });
 export type IncidentsConfig = z.infer<typeof IncidentsConfig>;
 

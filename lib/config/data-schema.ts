@@ -36,54 +36,82 @@ export const DEFAULT_BACKUP_SCHEDULE = 'cron(0 3 * * ? *)';
 
 /** Subnets and security groups, shaped like the stage's top-level `network`. */
 export const DataNetworkConfig = z.strictObject({
-  vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'a VPC id such as vpc-0abc'),
-  availabilityZones: z.array(z.string().min(1)).min(1),
-  subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0abc')).min(1),
-  securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id such as sg-0abc')).min(1),
-  /** Give the task a public IP (only for public subnets without a NAT). @default false */
-  assignPublicIp: z.boolean().default(false),
+  vpcId: z
+    .string()
+    .regex(/^vpc-[0-9a-f]+$/, 'a VPC id such as vpc-0abc')
+    .describe('The VPC of the subnets.'),
+  availabilityZones: z.array(z.string().min(1)).min(1).describe('The availability zones of the subnets.'),
+  subnetIds: z
+    .array(z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0abc'))
+    .min(1)
+    .describe('Subnets the data task runs in; they must reach the databases, ECR, S3 and CloudWatch Logs.'),
+  securityGroupIds: z
+    .array(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id such as sg-0abc'))
+    .min(1)
+    .describe('Security groups of the data task; the databases (and EFS) must accept them.'),
+  assignPublicIp: z
+    .boolean()
+    .default(false)
+    .describe('Give the task a public IP (only for public subnets without a NAT).'),
 });
 
 export const PostgresDataConfig = z.strictObject({
-  /** Host name or address of the PostgreSQL server (PGHOST). */
-  host: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'a host name or IP address'),
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9.:-]{1,253}$/, 'a host name or IP address')
+    .describe('Host name or address of the PostgreSQL server (PGHOST).'),
   /** @default 5432 */
-  port: z.number().int().min(1).max(65535).default(5432),
-  /** Role the data task connects as (PGUSER); it must be able to create and rename databases. */
-  user: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, 'a PostgreSQL role name'),
-  /**
-   * Where PGPASSWORD comes from: an SSM SecureString parameter name (`/memory/prod/pg-password`)
-   * or a complete Secrets Manager secret ARN. ECS injects it; it never appears in the template.
-   */
-  passwordSecret: z.string().refine((s) => SsmParameterName.test(s) || SecretsManagerArn.test(s), {
-    message: 'an SSM parameter name such as /memory/prod/pg-password, or a complete Secrets Manager ARN',
-  }),
-  /** JSON key holding the password, when `passwordSecret` is a Secrets Manager JSON secret (RDS style). */
+  port: z.number().int().min(1).max(65535).default(5432).describe('Port of the PostgreSQL server (PGPORT).'),
+  user: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, 'a PostgreSQL role name')
+    .describe('Role the data task connects as (PGUSER); it must be able to create and rename databases.'),
+  passwordSecret: z
+    .string()
+    .refine((s) => SsmParameterName.test(s) || SecretsManagerArn.test(s), {
+      message: 'an SSM parameter name such as /memory/prod/pg-password, or a complete Secrets Manager ARN',
+    })
+    .describe(
+      'Where PGPASSWORD comes from: an SSM SecureString parameter name (`/memory/prod/pg-password`) or a complete Secrets Manager secret ARN. ECS injects it; it never appears in the template.',
+    ),
   passwordSecretField: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/)
-    .optional(),
-  /** Customer managed KMS key of the SecureString or secret (the AWS managed key needs no grant). */
-  passwordKmsKeyArn: z.string().regex(KmsKeyArn, 'a KMS key ARN').optional(),
-  /** PGSSLMODE for the data task. @default - libpq's default (`prefer`) */
-  sslMode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
-  /** Databases backed up and restorable by name. */
-  databases: z.array(DatabaseName).min(1),
+    .optional()
+    .describe(
+      'JSON key holding the password, when `passwordSecret` is a Secrets Manager JSON secret (RDS style).',
+    ),
+  passwordKmsKeyArn: z
+    .string()
+    .regex(KmsKeyArn, 'a KMS key ARN')
+    .optional()
+    .describe('Customer managed KMS key of the SecureString or secret (the AWS managed key needs no grant).'),
+  sslMode: z
+    .enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'])
+    .optional()
+    .describe("PGSSLMODE for the data task. Default: libpq's default (`prefer`)."),
+  databases: z.array(DatabaseName).min(1).describe('Databases backed up and restorable by name.'),
 });
 
 export const SqliteDataConfig = z.strictObject({
-  /** The EFS access point the app's SQLite files live on; the data task mounts the same one. */
-  efs: z.strictObject({
-    fileSystemId: z.string().regex(/^fs-[0-9a-f]+$/, 'an EFS file system id such as fs-0abc'),
-    accessPointId: z.string().regex(/^fsap-[0-9a-f]+$/, 'an EFS access point id such as fsap-0abc'),
-    /** Where the data task mounts the access point. @default '/mnt/sqlite' */
-    mountPath: z
-      .string()
-      .regex(AbsolutePath, 'an absolute path such as /mnt/sqlite')
-      .refine(noDotSegments, 'no "." or ".." segments')
-      .default('/mnt/sqlite'),
-  }),
-  /** Databases by name: the file's path relative to the access point's root (`memory.db`). */
+  efs: z
+    .strictObject({
+      fileSystemId: z
+        .string()
+        .regex(/^fs-[0-9a-f]+$/, 'an EFS file system id such as fs-0abc')
+        .describe('The EFS file system.'),
+      accessPointId: z
+        .string()
+        .regex(/^fsap-[0-9a-f]+$/, 'an EFS access point id such as fsap-0abc')
+        .describe('The access point the app uses (the task mounts it with IAM authorization).'),
+      mountPath: z
+        .string()
+        .regex(AbsolutePath, 'an absolute path such as /mnt/sqlite')
+        .refine(noDotSegments, 'no "." or ".." segments')
+        .default('/mnt/sqlite')
+        .describe('Where the data task mounts the access point.'),
+    })
+    .describe("The EFS access point the app's SQLite files live on; the data task mounts the same one."),
   databases: z
     .record(
       DatabaseName,
@@ -92,43 +120,60 @@ export const SqliteDataConfig = z.strictObject({
         .regex(RelativePath, 'a path relative to the access point root, such as memory.db')
         .refine(noDotSegments, 'no "." or ".." segments'),
     )
-    .refine((r) => Object.keys(r).length > 0, 'at least one database'),
+    .refine((r) => Object.keys(r).length > 0, 'at least one database')
+    .describe("Databases by name: the file's path relative to the access point's root (`memory.db`)."),
 });
 
 export const DataConfig = z
   .strictObject({
-    postgres: PostgresDataConfig.optional(),
-    sqlite: SqliteDataConfig.optional(),
-    /** Where the data task runs. @default - the stage's top-level `network` */
-    network: DataNetworkConfig.optional(),
-    /** Services stopped (scaled to 0) while a restore runs. @default ['api'] */
+    postgres: PostgresDataConfig.optional().describe(
+      'The PostgreSQL server and its databases. Absent: no PostgreSQL backups.',
+    ),
+    sqlite: SqliteDataConfig.optional().describe('The SQLite files on EFS. Absent: no SQLite backups.'),
+    network: DataNetworkConfig.optional().describe(
+      "Where the data task runs. Default: the stage's top-level `network`.",
+    ),
     writers: z
       .array(z.enum(['api', 'sidecar']))
       .min(1)
       .refine((w) => new Set(w).size === w.length, 'each service once')
-      .default(['api']),
-    /** Days a backup is kept, except the newest verified one, which is never expired. @default 30 */
-    backupRetentionDays: z.number().int().min(1).max(3650).default(30),
-    /** Days data task results (`task-results/<env>/`) are kept. @default 7 */
-    taskResultDays: z.number().int().min(1).max(365).default(7),
-    /**
-     * When scheduled backups of every configured database run (EventBridge Scheduler, UTC), or
-     * `disabled`. @default 'cron(0 3 * * ? *)' (daily 03:00 UTC)
-     */
+      .default(['api'])
+      .describe('Services stopped (scaled to 0) while a restore runs.'),
+    backupRetentionDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .default(30)
+      .describe('Days a backup is kept, except the newest verified one, which is never expired.'),
+    taskResultDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(365)
+      .default(7)
+      .describe('Days data task results (`task-results/<env>/`) are kept.'),
     schedule: z
       .union([
         z.literal('disabled'),
         z.string().regex(/^(cron|rate)\(.+\)$/, 'cron(...), rate(...) or "disabled"'),
       ])
-      .default(DEFAULT_BACKUP_SCHEDULE),
-    /** Size of the data task. @default { cpu: 1024, memoryMiB: 2048 } */
+      .default(DEFAULT_BACKUP_SCHEDULE)
+      .describe(
+        'When scheduled backups of every configured database run (EventBridge Scheduler, UTC), or `disabled`.',
+      ),
     task: z
       .strictObject({
         cpu: z
           .number()
           .refine((c) => c in FARGATE_SIZES, `one of ${Object.keys(FARGATE_SIZES).join(', ')}`)
-          .default(1024),
-        memoryMiB: z.number().int().default(2048),
+          .default(1024)
+          .describe(`CPU units of the data task: one of ${Object.keys(FARGATE_SIZES).join(', ')}.`),
+        memoryMiB: z
+          .number()
+          .int()
+          .default(2048)
+          .describe('Memory of the data task in MiB, within what Fargate allows for its CPU.'),
       })
       .superRefine((t, ctx) => {
         const size = FARGATE_SIZES[t.cpu];
@@ -142,7 +187,8 @@ export const DataConfig = z
           });
         }
       })
-      .prefault({}),
+      .prefault({})
+      .describe('Size of the data task.'),
   })
   .superRefine((d, ctx) => {
     if (!d.postgres && !d.sqlite) {

@@ -9,26 +9,34 @@ import type { MonitoringConfig } from './alarm-schema';
  * CPU), so most stages need nothing here.
  */
 export const FeatureRolloutConfig = z.strictObject({
-  /** Override where the gate reads any of its five signals. */
   metrics: z
     .strictObject({
-      requests: MetricSpec.optional(),
-      errors: MetricSpec.optional(),
-      p95LatencyMs: MetricSpec.optional(),
-      memoryMb: MetricSpec.optional(),
-      cpuPercent: MetricSpec.optional(),
+      requests: MetricSpec.optional().describe(
+        "Requests served (the error rate's denominator). Default: the app's `Requests`.",
+      ),
+      errors: MetricSpec.optional().describe("Failed requests. Default: the app's `Errors`."),
+      p95LatencyMs: MetricSpec.optional().describe(
+        "p95 latency in ms. Default: the app's `RequestLatency`, p95.",
+      ),
+      memoryMb: MetricSpec.optional().describe(
+        'Memory used in MB. Default: Container Insights `MemoryUtilized`.',
+      ),
+      cpuPercent: MetricSpec.optional().describe('CPU in percent. Default: ECS `CPUUtilization`.'),
     })
-    .default({}),
-  /**
-   * The P0 alarms whose ALARM state fails the gate at once.
-   * @default - the stage's alarms whose decision-matrix priority is P0
-   */
+    .default({})
+    .describe('Override where the gate reads any of its five signals.'),
   p0Alarms: z
     .strictObject({
-      names: z.array(z.string().min(1).max(255)).max(100).optional(),
-      prefix: z.string().min(1).max(255).optional(),
+      names: z.array(z.string().min(1).max(255)).max(100).optional().describe('The P0 alarms by name.'),
+      prefix: z
+        .string()
+        .min(1)
+        .max(255)
+        .optional()
+        .describe('Every alarm whose name starts with this is P0.'),
     })
-    .default({}),
+    .default({})
+    .describe('The P0 alarms whose ALARM state fails the gate at once.'),
 });
 export type FeatureRolloutConfig = z.infer<typeof FeatureRolloutConfig>;
 

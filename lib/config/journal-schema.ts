@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DRILL_MARKER_KEY, drillMarkerName } from '../../functions/shared/drill-config';
 import { WatchedParameter, type WatchedParameters } from '../../functions/shared/watched-config';
 
 const ServiceKey = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a key such as worker: a-z, 0-9 and "-"');
@@ -14,19 +15,37 @@ const WatchedParameterInput = WatchedParameter.extend({ name: WatchedParameter.s
  * parameters it watches and the bake period of "last known good".
  */
 export const JournalStageConfig = z.strictObject({
-  /** Days a journal entry is kept (DynamoDB TTL). */
-  retentionDays: z.number().int().min(1).max(3650).default(90),
-  /** Minutes a state must stay in service with no rollback alarm in ALARM to be known good (seed 000's first 30 minutes). */
-  bakeMinutes: z.number().int().min(1).max(1440).default(30),
-  /** Further ECS services to protect, by key -> service name on the stage's cluster (api and sidecar always are). */
-  services: z.record(ServiceKey, z.string().min(1)).default({}),
-  /** Prefix of the app's own parameters. @default `/memory/<name>` */
+  retentionDays: z
+    .number()
+    .int()
+    .min(1)
+    .max(3650)
+    .default(90)
+    .describe('Days a journal entry is kept (DynamoDB TTL).'),
+  bakeMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(1440)
+    .default(30)
+    .describe(
+      "Minutes a state must stay in service with no rollback alarm in ALARM to be known good (seed 000's first 30 minutes).",
+    ),
+  services: z
+    .record(ServiceKey, z.string().min(1))
+    .default({})
+    .describe(
+      "Further ECS services to protect, by key -> service name on the stage's cluster (api and sidecar always are).",
+    ),
   appParameterPrefix: z
     .string()
     .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'an SSM path such as /memory/prod')
-    .optional(),
-  /** Watched parameters by key, over seed 001's six; `null` drops a seed one. */
-  watched: z.record(ParameterKey, WatchedParameterInput.nullable()).default({}),
+    .optional()
+    .describe("Prefix of the app's own parameters. Default: `/memory/<name>`."),
+  watched: z
+    .record(ParameterKey, WatchedParameterInput.nullable())
+    .default({})
+    .describe("Watched parameters by key, over seed 001's six; `null` drops a seed one."),
 });
 export type JournalStageConfig = z.infer<typeof JournalStageConfig>;
 
@@ -81,6 +100,14 @@ export function watchedParameters(stage: StageShape): WatchedParameters {
     if (p === null) continue;
     out[key] = { ...p, name: p.name ?? `${prefix}/${key}` };
   }
+  // The drill marker: Switchback's own parameter that a config drill changes and the router puts
+  // back; read per request by nothing that serves users, so its change and rollback are harmless.
+  out[DRILL_MARKER_KEY] = {
+    name: drillMarkerName(stage.name),
+    validator: { type: 'boolean' },
+    readers: [{ service: 'api', reads: 'per-request' }],
+    secure: false,
+  };
   return out;
 }
 

@@ -9,6 +9,7 @@ import {
 } from './alarm-schema';
 import { checkDataNetwork, DataConfig, runtimeDataOf } from './data-schema';
 import { checkDatabase, DatabaseStageConfig } from './database-schema';
+import { DrillsStageConfig } from './drill-schema';
 import { FeatureRolloutConfig } from './feature-rollout-schema';
 import { checkJournal, JournalStageConfig, protectedServices, watchedParameters } from './journal-schema';
 
@@ -24,106 +25,172 @@ const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
  * Every field is validated at synth; a bad value fails `cdk synth` naming the field.
  */
 export const StageConfig = z.strictObject({
-  /** Short environment name: part of every resource and parameter name, so stages never clash. */
-  name: z.string().regex(/^[a-z][a-z0-9-]{1,23}$/, 'lowercase letters, digits and "-", 2-24 characters'),
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{1,23}$/, 'lowercase letters, digits and "-", 2-24 characters')
+    .describe('Short environment name: part of every resource and parameter name, so stages never clash.'),
   account: z
     .string()
     .regex(/^\d{12}$/, '12 digits')
-    .optional(),
+    .optional()
+    .describe('AWS account the stack deploys to. Absent: the account of the deploying credentials.'),
   region: z
     .string()
     .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as eu-west-1')
-    .optional(),
-  /** SSM prefix of the flags. @default `/switchback/<name>` */
+    .optional()
+    .describe('AWS region the stack deploys to. Absent: the region of the deploying credentials.'),
   parameterPrefix: z
     .string()
     .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'an SSM path such as /switchback/prod')
-    .optional(),
-  services: z.strictObject({
-    /** ECS cluster running the memory stack. */
-    cluster: z.string().min(1),
-    /** ECS service of the API. */
-    api: z.string().min(1),
-    /** ECS service of the mem0-style sidecar. */
-    sidecar: z.string().min(1),
-  }),
-  endpoints: z.strictObject({
-    /** Base URL of the API, reachable from the step functions (`/health`, `/memories`). */
-    apiBaseUrl: HttpUrl,
-    /** Base URL of the sidecar (`/health`, `/remember`, `/recall`). Also the default `memory/http-base`. */
-    sidecarBaseUrl: HttpUrl,
-  }),
+    .optional()
+    .describe('SSM prefix of the flags. Default: `/switchback/<name>`.'),
+  services: z
+    .strictObject({
+      cluster: z.string().min(1).describe('ECS cluster running the memory stack.'),
+      api: z.string().min(1).describe('ECS service of the API.'),
+      sidecar: z.string().min(1).describe('ECS service of the mem0-style sidecar.'),
+    })
+    .describe('The ECS cluster and services of the protected memory stack.'),
+  endpoints: z
+    .strictObject({
+      apiBaseUrl: HttpUrl.describe(
+        'Base URL of the API, reachable from the step functions (`/health`, `/memories`).',
+      ),
+      sidecarBaseUrl: HttpUrl.describe(
+        'Base URL of the sidecar (`/health`, `/remember`, `/recall`). Also the default `memory/http-base`.',
+      ),
+    })
+    .describe('Where the steps reach the API and the sidecar.'),
   secrets: z
     .strictObject({
-      /** SecureString parameter with the sidecar's API key (bearer token). Only its name is ever handled. */
       sidecarApiKeyParameter: z
         .string()
         .regex(/^(\/[A-Za-z0-9_.-]+)+$/)
-        .optional(),
+        .optional()
+        .describe(
+          "SecureString parameter with the sidecar's API key (bearer token). Only its name is ever handled.",
+        ),
     })
-    .default({}),
-  /** Subnets and security groups for the functions that call the API and sidecar (private endpoints). */
+    .default({})
+    .describe('Names of the secrets the steps use (never their values).'),
   network: z
     .strictObject({
-      vpcId: z.string().regex(/^vpc-[0-9a-f]+$/),
-      availabilityZones: z.array(z.string()).min(1),
-      subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/)).min(1),
-      securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/)).min(1),
+      vpcId: z
+        .string()
+        .regex(/^vpc-[0-9a-f]+$/)
+        .describe('The VPC of the subnets.'),
+      availabilityZones: z.array(z.string()).min(1).describe('The availability zones of the subnets.'),
+      subnetIds: z
+        .array(z.string().regex(/^subnet-[0-9a-f]+$/))
+        .min(1)
+        .describe(
+          'Private subnets with a route to the endpoints and to CloudWatch, SSM and S3 (NAT or VPC endpoints).',
+        ),
+      securityGroupIds: z
+        .array(z.string().regex(/^sg-[0-9a-f]+$/))
+        .min(1)
+        .describe('Security groups of the functions; the endpoints must accept them.'),
     })
-    .optional(),
+    .optional()
+    .describe(
+      'Subnets and security groups for the functions that call the API and sidecar (private endpoints).',
+    ),
   notifications: z
     .strictObject({
-      /** Addresses subscribed to the notification topic (they confirm by mail). */
-      emails: z.array(z.email()).default([]),
+      emails: z
+        .array(z.email())
+        .default([])
+        .describe('Addresses subscribed to the notification topic (they confirm by mail).'),
     })
-    .default({ emails: [] }),
+    .default({ emails: [] })
+    .describe('Who hears about procedures and alarms (one SNS topic per stage).'),
   backups: z
     .strictObject({
-      /** Days an overwritten or deleted object version is kept. */
-      noncurrentVersionDays: z.number().int().min(1).max(3650).default(90),
-      /** Days before incomplete multipart uploads are aborted. */
-      abortIncompleteUploadDays: z.number().int().min(1).max(30).default(2),
-      /**
-       * Why this stage takes no backups (it has no `data` section). Seed 000 says always back up
-       * before a cutover, so a stage without `data` is refused unless this says why.
-       * @default - none: a stage without `data` is refused
-       */
+      noncurrentVersionDays: z
+        .number()
+        .int()
+        .min(1)
+        .max(3650)
+        .default(90)
+        .describe('Days an overwritten or deleted object version is kept.'),
+      abortIncompleteUploadDays: z
+        .number()
+        .int()
+        .min(1)
+        .max(30)
+        .default(2)
+        .describe('Days before incomplete multipart uploads are aborted.'),
       none: z
         .string()
         .trim()
         .min(10, 'say why this stage takes no backups (at least 10 characters)')
-        .optional(),
+        .optional()
+        .describe(
+          'Why this stage takes no backups (it has no `data` section). Seed 000 says always back up before a cutover, so a stage without `data` is refused unless this says why. Default: none: a stage without `data` is refused.',
+        ),
     })
-    .default({ noncurrentVersionDays: 90, abortIncompleteUploadDays: 2 }),
+    .default({ noncurrentVersionDays: 90, abortIncompleteUploadDays: 2 })
+    .describe("The backup bucket's lifecycle, and a stage's reason to take no backups."),
   timing: z
     .strictObject({
-      stabilityPollSeconds: z.number().int().min(1).max(300).default(15),
-      stabilityMaxAttempts: z.number().int().min(1).max(200).default(40),
-      httpTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+      stabilityPollSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(300)
+        .default(15)
+        .describe('Seconds between two checks that the ECS services are stable.'),
+      stabilityMaxAttempts: z
+        .number()
+        .int()
+        .min(1)
+        .max(200)
+        .default(40)
+        .describe('Checks before a service that is not stable fails the step.'),
+      httpTimeoutMs: z
+        .number()
+        .int()
+        .min(100)
+        .max(60_000)
+        .default(5_000)
+        .describe('Timeout of each HTTP request to the API and the sidecar (health, smoke test).'),
     })
-    .default({ stabilityPollSeconds: 15, stabilityMaxAttempts: 40, httpTimeoutMs: 5_000 }),
+    .default({ stabilityPollSeconds: 15, stabilityMaxAttempts: 40, httpTimeoutMs: 5_000 })
+    .describe('How long the steps wait for services and endpoints.'),
   logRetentionDays: z
     .number()
     .refine((d) => (RETENTION_DAYS as readonly number[]).includes(d), {
       message: `one of ${RETENTION_DAYS.join(', ')}`,
     })
-    .default(90),
-  /** Backups and restores of PostgreSQL and SQLite (lib/config/data-schema.ts). Absent: none deployed. */
-  data: DataConfig.optional(),
-  /** Where the alarms read their metrics (ALB target group, the app's namespace, the health probe). */
-  monitoring: MonitoringConfig.prefault({}),
-  /** Seed 004's decision matrix: issue type x severity -> config / code / data rollback, or none. */
-  decisionMatrix: DecisionMatrix.default([...SEED_DECISION_MATRIX]),
-  /** Overrides of the seed alarms by id (see lib/config/alarm-schema.ts); `null` drops one. */
-  alarms: AlarmOverrides.default({}),
-  /** How the rollback router handles alarms (detection budget, cool-down, settle time). */
-  incidents: IncidentsConfig.prefault({}),
-  /** Seed 003's phased feature rollout: where its gate reads each signal, which alarms are P0. */
-  featureRollout: FeatureRolloutConfig.prefault({}),
-  /** Seed 002's database cutover, Qdrant -> pgvector (lib/config/database-schema.ts). Absent: not deployed. */
-  database: DatabaseStageConfig.optional(),
-  /** The change journal, the watched app parameters and the bake period (lib/config/journal-schema.ts). */
-  journal: JournalStageConfig.prefault({}),
+    .default(90)
+    .describe(`Days the functions' and state machines' logs are kept: one of ${RETENTION_DAYS.join(', ')}.`),
+  data: DataConfig.optional().describe(
+    'Backups and restores of PostgreSQL and SQLite (lib/config/data-schema.ts). Absent: none deployed.',
+  ),
+  monitoring: MonitoringConfig.prefault({}).describe(
+    "Where the alarms read their metrics (ALB target group, the app's namespace, the health probe).",
+  ),
+  decisionMatrix: DecisionMatrix.default([...SEED_DECISION_MATRIX]).describe(
+    "Seed 004's decision matrix: issue type x severity -> config / code / data rollback, or none.",
+  ),
+  alarms: AlarmOverrides.default({}).describe(
+    'Overrides of the seed alarms by id (see lib/config/alarm-schema.ts); `null` drops one.',
+  ),
+  incidents: IncidentsConfig.prefault({}).describe(
+    'How the rollback router handles alarms (detection budget, cool-down, settle time).',
+  ),
+  featureRollout: FeatureRolloutConfig.prefault({}).describe(
+    "Seed 003's phased feature rollout: where its gate reads each signal, which alarms are P0.",
+  ),
+  database: DatabaseStageConfig.optional().describe(
+    "Seed 002's database cutover, Qdrant -> pgvector (lib/config/database-schema.ts). Absent: not deployed.",
+  ),
+  journal: JournalStageConfig.prefault({}).describe(
+    'The change journal, the watched app parameters and the bake period (lib/config/journal-schema.ts).',
+  ),
+  drills: DrillsStageConfig.prefault({}).describe(
+    'Rollback drills through the real detection path (lib/config/drill-schema.ts); none allowed by default.',
+  ),
 });
 export type StageConfig = z.infer<typeof StageConfig>;
 
@@ -202,6 +269,12 @@ export function toRuntimeConfig(
           },
         }
       : {}),
+    drills: {
+      kinds: [...stage.drills.kinds],
+      alarm: stage.drills.alarm,
+      pollSeconds: stage.drills.pollSeconds,
+      polls: stage.drills.polls,
+    },
     timing: { ...stage.timing },
   };
 }

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FLAG_NAMES } from '../../functions/shared/flags';
 import { StageConfigError } from '../../lib/config/stage';
 import { DATA_PROCEDURES } from '../../lib/data-protection';
+import { FLAG_RESOURCE_TYPE } from '../../lib/flags';
 import { PROCEDURES, type SwitchbackStack } from '../../lib/switchback-stack';
 import { cdkJsonStages, stage, synthApp } from './support';
 
@@ -53,13 +54,19 @@ describe('two stages in one app (cdk.json: staging and prod)', () => {
 
   it('gives each stage its own SSM parameter names, with no clash between stages', () => {
     const names = templates.map((t) =>
-      Object.values(t.Resources)
-        .filter((r) => r.Type === 'AWS::SSM::Parameter')
-        .map((r) => r.Properties?.Name as string),
+      Object.values(t.Resources).flatMap((r) => {
+        if (r.Type === 'AWS::SSM::Parameter') return [r.Properties?.Name as string];
+        // A flag: created once by its own resource (never written back by a deploy).
+        if (r.Type === FLAG_RESOURCE_TYPE)
+          return [
+            (JSON.parse(r.Properties?.Create as string) as { parameters: { Name: string } }).parameters.Name,
+          ];
+        return [];
+      }),
     );
-    // Every flag, every procedure's ARN, the lock table, journal table and backup bucket names.
-    // staging also deploys the data procedures.
-    expect(names[0]).toHaveLength(FLAG_NAMES.length + PROCEDURES.length + DATA_PROCEDURES.length + 3);
+    // Every flag, every procedure's ARN, the lock table, journal table and backup bucket names, and
+    // the drill marker. staging also deploys the data procedures.
+    expect(names[0]).toHaveLength(FLAG_NAMES.length + PROCEDURES.length + DATA_PROCEDURES.length + 4);
     expect(names[0]?.every((n) => n.startsWith('/switchback/staging/'))).toBe(true);
     expect(names[1]?.every((n) => n.startsWith('/switchback/prod/'))).toBe(true);
     expect(new Set(names.flat()).size).toBe(names.flat().length);

@@ -76,13 +76,15 @@ describe('change journal (staging from cdk.json)', () => {
     });
   });
 
-  it("takes Parameter Store changes of seed 001's six watched parameters only", () => {
+  it("takes Parameter Store changes of seed 001's six watched parameters and the drill marker only", () => {
     const rule = ruleOf(staging, 'parameterRule');
     const pattern = rule.Properties.EventPattern;
     expect(pattern.source).toEqual(['aws.ssm']);
     expect(pattern['detail-type']).toEqual(['Parameter Store Change']);
     expect(pattern.detail.operation).toEqual(['Create', 'Update', 'Delete']);
-    expect([...pattern.detail.name].sort()).toEqual(SEED_KEYS.map((k) => `/memory/staging/${k}`).sort());
+    expect([...pattern.detail.name].sort()).toEqual(
+      [...SEED_KEYS.map((k) => `/memory/staging/${k}`), '/switchback/staging/drill/marker'].sort(),
+    );
   });
 
   it('grants the journal step a put on its table, deployment history of the protected services and the watched parameters history, nothing more', () => {
@@ -99,6 +101,7 @@ describe('change journal (staging from cdk.json)', () => {
           `ecs:DescribeServiceRevisions on ${ARN}:ecs:${RA}:service-revision/memory-staging/${s}/*`,
         ]),
         ...SEED_KEYS.map((k) => `ssm:GetParameterHistory on ${ARN}:ssm:${RA}:parameter/memory/staging/${k}`),
+        `ssm:GetParameterHistory on ${ARN}:ssm:${RA}:parameter/switchback/staging/drill/marker`,
       ].sort(),
     );
     expect(grants.some((g) => g.startsWith('kms:'))).toBe(false);
@@ -115,7 +118,8 @@ describe('change journal with extra services and overridden watched parameters',
     const names: string[] = parameters.Properties.EventPattern.detail.name;
     expect(names).toContain('/memory/extra/api/LOG_LEVEL');
     expect(names).not.toContain('/memory/extra/mcp/WORKERS');
-    expect(names).toHaveLength(6);
+    expect(names).toContain('/switchback/extra/drill/marker');
+    expect(names).toHaveLength(7);
   });
 });
 

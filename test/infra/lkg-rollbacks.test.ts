@@ -23,11 +23,15 @@ const RA = '<AWS::Region>:<AWS::AccountId>';
 const service = (name: string) => `${ARN}:ecs:${RA}:service/memory-staging/${name}`;
 const watched = stackWatched();
 function stackWatched() {
-  return ['mem0', 'mcp'].flatMap((p) =>
-    ['ENABLE_CACHING', 'AUTONOMOUS_MODE', 'WORKERS'].map(
-      (k) => `${ARN}:ssm:${RA}:parameter/memory/staging/${p}/${k}`,
+  return [
+    ...['mem0', 'mcp'].flatMap((p) =>
+      ['ENABLE_CACHING', 'AUTONOMOUS_MODE', 'WORKERS'].map(
+        (k) => `${ARN}:ssm:${RA}:parameter/memory/staging/${p}/${k}`,
+      ),
     ),
-  );
+    // Switchback's own drill marker, watched like the app's parameters.
+    `${ARN}:ssm:${RA}:parameter/switchback/staging/drill/marker`,
+  ];
 }
 const grantsOf = (step: StepName) =>
   grantPairs(roleStatements(stack, stack.functions[step].role)).filter(

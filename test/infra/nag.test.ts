@@ -88,11 +88,13 @@ describe('cdk-nag AwsSolutions', () => {
         a.id
           .replace(/<[^>]+\.Arn>\/change-records\/[a-z0-9-]+\/\*/, '<bucket>/change-records/<env>/*')
           .replace(/<[^>]+\.Arn>\/incidents\/[a-z0-9-]+\/\*/, '<bucket>/incidents/<env>/*')
+          .replace(/<[^>]+\.Arn>\/drills\/[a-z0-9-]+\/\*/, '<bucket>/drills/<env>/*')
           .replace(/<[^>]+\.Arn>\/rollouts\/[a-z0-9-]+\/\*/, '<bucket>/rollouts/<env>/*')
           .replace(/execution:<[^>]+\.Name>:\*/, 'execution:<machine>:*')
           .replace(/<[^>]+\.Arn>\/(backups|task-results)\/[a-z0-9-]+\/\*/, '<bucket>/$1/<env>/*')
           .replace(/task-definition\/[A-Za-z0-9]+:\*/, 'task-definition/<family>:*')
           .replace(/:task\/[a-z0-9-]+\/\*/, ':task/<cluster>/*')
+          .replace(/:parameter\/switchback\/[a-z0-9-]+\/\*/, ':parameter/switchback/<env>/*')
           .replace(
             /:(service-deployment|service-revision)\/[a-z0-9-]+\/[a-z0-9-]+\/\*/,
             ':$1/<cluster>/<service>/*',
@@ -104,6 +106,7 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::<bucket>/backups/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/change-records/<env>/*]',
+      'AwsSolutions-IAM5[Resource::<bucket>/drills/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/incidents/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/rollouts/<env>/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/task-results/<env>/*]',
@@ -111,6 +114,8 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:service-revision/<cluster>/<service>/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/<family>:*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<cluster>/*]',
+      // The operator policy: the CLI's discovery parameters of the stage (lib/operator-policy.ts).
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/switchback/<env>/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<machine>:*]',
       'AwsSolutions-S1',
       'AwsSolutions-SQS3',

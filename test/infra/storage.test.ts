@@ -2,13 +2,40 @@ import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FLAG_NAMES } from '../../functions/shared/flags';
 import { BackupBucket } from '../../lib/backup-bucket';
-import { Flags } from '../../lib/flags';
+import { FLAG_RESOURCE_TYPE, Flags } from '../../lib/flags';
 import type { SwitchbackStack } from '../../lib/switchback-stack';
-import { resourceOf, scratchApp, stage, synthApp } from './support';
+import { allStates, PROCEDURE_NAMES, PROCEDURES } from '../../procedures/index';
+import { allIamStatements, flat, resourceOf, scratchApp, stage, synthApp, toArray } from './support';
+
+interface FlagCall {
+  parameters: Record<string, unknown>;
+  physicalResourceId?: { id: string };
+  ignoreErrorCodesMatching?: string;
+}
+
+/** Each flag's resource by parameter name, with its create, update and delete calls. */
+function flagResources(
+  t: Template,
+): Record<string, { logicalId: string; create: FlagCall; update?: FlagCall; delete?: FlagCall }> {
+  const out: Record<string, { logicalId: string; create: FlagCall; update?: FlagCall; delete?: FlagCall }> =
+    {};
+  for (const [logicalId, r] of Object.entries(t.findResources(FLAG_RESOURCE_TYPE))) {
+    const parse = (v: unknown) => (v === undefined ? undefined : (JSON.parse(v as string) as FlagCall));
+    const create = parse(r.Properties.Create) as FlagCall;
+    out[create.parameters.Name as string] = {
+      logicalId,
+      create,
+      update: parse(r.Properties.Update),
+      delete: parse(r.Properties.Delete),
+    };
+  }
+  return out;
+}
 
 const synth = synthApp([
   stage({
@@ -159,6 +186,33 @@ describe('lock table', () => {
     expect(t.Properties.TableName).toBeUndefined();
     expect(t.DeletionPolicy).toBe('Retain');
   });
+
+  it('expires incident items by their expiresAt, and no definition ever writes expiresAt on a lock', () => {
+    expect(t.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    const writes: string[] = [];
+    for (const name of PROCEDURE_NAMES) {
+      for (const [state, s] of allStates(PROCEDURES[name].States)) {
+        const resource = String(s.Resource ?? '');
+        if (!resource.startsWith('arn:aws:states:::dynamodb:')) continue;
+        const p = s.Parameters as Record<string, unknown>;
+        if (p.TableName !== `\${LockTableName}`) continue;
+        const item = (p.Item ?? p.Key) as { pk: Record<string, string> };
+        const key = item.pk.S ?? item.pk['S.$'];
+        const setsTtl =
+          (p.Item !== undefined && 'expiresAt' in (p.Item as object)) ||
+          /\bexpiresAt\b/.test(String(p.UpdateExpression ?? ''));
+        if (setsTtl) writes.push(`${name}.${state} on ${key}`);
+        // The lock item is keyed by the bare environment: it must never carry a TTL.
+        if (key === `\${Environment}`) expect(setsTtl, `${name}.${state}`).toBe(false);
+      }
+    }
+    // The writes that set it are the incident's: opened, closed, and closed as orphaned.
+    expect(writes.sort()).toEqual([
+      `lock-janitor.ReleaseOrphanedIncident on \${Environment}#incident`,
+      'rollback-router.CloseIncident on $.route.incident.key',
+      'rollback-router.OpenIncident on $.route.incident.key',
+    ]);
+  });
 });
 
 describe('notification topic', () => {
@@ -201,7 +255,7 @@ describe('notification topic', () => {
 });
 
 describe('flags', () => {
-  it('creates one String parameter per flag under the stage prefix with the documented initial values', () => {
+  it('creates one parameter per flag under the stage prefix with the documented initial values, on create only', () => {
     const expected: Record<string, string> = {
       '/switchback/test/memory/provider': 'native',
       '/switchback/test/memory/http-base': 'http://sidecar.test.internal:7070',
@@ -211,11 +265,69 @@ describe('flags', () => {
       '/switchback/test/database/active': 'legacy',
     };
     expect(Object.keys(expected)).toHaveLength(FLAG_NAMES.length);
-    for (const name of FLAG_NAMES) {
-      const p = resourceOf(template, stack, stack.flags.parameter(name)).Properties;
-      expect(p.Type).toBe('String');
-      expect(expected[p.Name as string]).toBe(p.Value);
+    const flags = flagResources(template);
+    expect(Object.keys(flags).sort()).toEqual(Object.keys(expected).sort());
+    for (const [name, f] of Object.entries(flags)) {
+      expect(f.create.parameters).toEqual({
+        Name: name,
+        Value: expected[name],
+        Type: 'String',
+        Tier: 'Standard',
+        Description: expect.stringContaining('Initial value only'),
+        Overwrite: false,
+      });
+      expect(f.create.physicalResourceId).toEqual({ id: name });
+      // A parameter that exists already (a stack created again) keeps its live value.
+      expect(f.create.ignoreErrorCodesMatching).toBe('^ParameterAlreadyExists$');
+      expect(f.update, name).toBeUndefined();
+      expect(f.delete, name).toBeUndefined();
     }
+    // No flag is a CloudFormation-managed parameter (an update of one writes its Value back).
+    const managed = Object.values(template.findResources('AWS::SSM::Parameter')).map(
+      (r) => r.Properties.Name as string,
+    );
+    for (const name of Object.keys(expected)) expect(managed).not.toContain(name);
+  });
+
+  it('a second deploy with a changed sidecarBaseUrl writes nothing to the existing parameter', () => {
+    const before = synthApp([stage()]);
+    const after = synthApp([
+      stage({
+        endpoints: {
+          apiBaseUrl: 'http://api.test.internal:13370',
+          sidecarBaseUrl: 'http://moved.test.internal:7171',
+        },
+      }),
+    ]);
+    try {
+      const a = flagResources(Template.fromStack(before.stacks[0] as Stack));
+      const b = flagResources(Template.fromStack(after.stacks[0] as Stack));
+      const httpBase = '/switchback/test/memory/http-base';
+      expect(a[httpBase]?.create.parameters.Value).toBe('http://sidecar.test.internal:7070');
+      expect(b[httpBase]?.create.parameters.Value).toBe('http://moved.test.internal:7171');
+      // Same logical resource, same physical id: CloudFormation sends an Update, not a replacement.
+      expect(b[httpBase]?.logicalId).toBe(a[httpBase]?.logicalId);
+      expect(b[httpBase]?.create.physicalResourceId).toEqual(a[httpBase]?.create.physicalResourceId);
+      // An Update with no call: the handler answers SUCCESS and keeps the physical id, writing nothing.
+      expect(b[httpBase]?.update).toBeUndefined();
+      // Every other flag is unchanged, so CloudFormation does not even update it.
+      for (const name of Object.keys(a).filter((n) => n !== httpBase)) expect(b[name], name).toEqual(a[name]);
+    } finally {
+      before.cleanup();
+      after.cleanup();
+    }
+  });
+
+  it('the resource that creates them may only PutParameter on exactly the flags', () => {
+    const arn = (name: string) => `arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${name}`;
+    const granted = allIamStatements(template)
+      .filter(({ statement }) => JSON.stringify(statement).includes('ssm:PutParameter'))
+      .filter(({ id }) => id.startsWith('Flags'))
+      .flatMap(({ statement }) => {
+        expect(statement.Action).toBe('ssm:PutParameter');
+        return toArray(statement.Resource).map((r) => flat(stack, r));
+      });
+    expect(granted.sort()).toEqual(FLAG_NAMES.map((n) => arn(`/switchback/test/${n}`)).sort());
   });
 
   it('refuses an initial value its schema rejects, and grants on no flag at all', () => {
@@ -233,6 +345,7 @@ describe('flags', () => {
       () =>
         new Flags(s, 'Bad', {
           prefix: '/p',
+          logRetention: RetentionDays.ONE_WEEK,
           initialValues: { ...initialValues, 'maintenance-mode': 'maybe' },
         }),
     ).toThrow('Flag "maintenance-mode" has an invalid value');
@@ -240,10 +353,11 @@ describe('flags', () => {
       () =>
         new Flags(s, 'BadJson', {
           prefix: '/r',
+          logRetention: RetentionDays.ONE_WEEK,
           initialValues: { ...initialValues, 'features/memory-context': '{"enabled":"yes"}' },
         }),
     ).toThrow('Flag "features/memory-context" has an invalid value: enabled: ');
-    const flags = new Flags(s, 'Ok', { prefix: '/q', initialValues });
+    const flags = new Flags(s, 'Ok', { prefix: '/q', initialValues, logRetention: RetentionDays.ONE_WEEK });
     expect(() =>
       flags.grant(new Role(s, 'R', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') }), [], 'read'),
     ).toThrow('name at least one flag');

@@ -11,6 +11,8 @@ export interface TestWorldOptions {
   readonly faults?: readonly Fault[];
   readonly sidecarApiKey?: string;
   readonly stabilityMaxAttempts?: number;
+  /** How many times a drill looks for its rollback (60 by default). */
+  readonly drillPolls?: number;
   readonly postgres?: boolean;
   /** What rollout gates read (a scripted source the test drives). */
   readonly metricsSource?: MetricsSource;
@@ -34,6 +36,7 @@ export async function startWorld(
     featureFlagCacheMs: options.featureFlagCacheMs,
     database: options.database,
     alarms: options.alarms,
+    ...(options.drillPolls ? { drills: { polls: options.drillPolls } } : {}),
     // Polls every 100 ms, up to 3 s by default: generous on a loaded 2-core machine, still fast.
     timing: { stabilityMaxAttempts: options.stabilityMaxAttempts ?? 30, httpTimeoutMs: 2_000 },
     engine: { waitOverrideMs: 100, hooks: options.hooks, faults: options.faults },

@@ -1,0 +1,4 @@
+import { makeHandler } from '../shared/handler';
+import { drillInput } from './drill-input';
+
+export const handler = makeHandler(drillInput);

@@ -2,15 +2,18 @@
  * The end-state invariant of every procedure run: after an execution (and the janitor it may have
  * started) the world is in exactly one of four states, each checked from what is observed:
  *
- * - `forward`: the execution SUCCEEDED (or FAILED only in releasing the lock, which the janitor
- *   then released and announced), the lock is free, the flags are what the procedure sets (as a
+ * - `forward`: the execution SUCCEEDED (or failed after the change, in releasing the lock, which
+ *   the janitor then released), the lock is free, the flags are what the procedure sets (as a
  *   clean run leaves them) and the API serves them;
  * - `refused`: nothing changed: the lock is free, every flag has its value and version of before;
  * - `restored`: the lock is free, the flags are back to their values of before (the change
- *   record's), the API serves them, and a notification says so;
+ *   record's), the API serves them, and it was announced;
  * - `held`: the lock is kept in status needs-operator, maintenance-mode is on, the API serves
- *   maintenance, and a notification says so.
+ *   maintenance (or, when the hold's own maintenance step failed, a notice says what the flag and
+ *   the API are instead, as observed), and it was announced.
  *
+ * Announced: by a notification, or, when that could not be sent, by the execution ending FAILED,
+ * TIMED_OUT or ABORTED (each procedure's alarms on those publish to the alarm topic).
  * Whatever the state, a notification must not state what is not so ("Lock released" with the lock
  * held, "Maintenance mode is ON" while the API serves no maintenance). A verdict names the state
  * the world is closest to and, for each broken condition, what was observed.
@@ -152,16 +155,44 @@ function falseClaims(o: Observed): string[] {
   for (const n of o.notifications) {
     const text = n.message;
     const who = `notification "${n.subject}"`;
-    if (/Lock released/i.test(text) && o.lock)
+    if (/Lock (was )?released/i.test(text) && o.lock)
       out.push(`${who} says "Lock released" but the lock is ${lockText(o.lock)}`);
-    if (/lock is HELD/i.test(text) && !o.lock) out.push(`${who} says the lock is HELD but it is free`);
+    // The janitor's release notice ends with what it observed before it released the lock.
+    if (/lock is HELD/i.test(text) && !o.lock && n.attributes.outcome !== 'lock-released')
+      out.push(`${who} says the lock is HELD but it is free`);
     if (/Maintenance mode is ON/i.test(text) && o.api?.maintenance !== true)
       out.push(
         `${who} says "Maintenance mode is ON" but the API serves maintenance ${String(o.api?.maintenance)} (maintenance-mode ${o.flags['maintenance-mode']?.value})`,
       );
+    if (/API does NOT serve maintenance/i.test(text) && o.api?.maintenance === true)
+      out.push(`${who} says the API does NOT serve maintenance but it does`);
   }
   return out;
 }
+
+/**
+ * Whether a notice reports the maintenance the hold left as it is observed (the hold's
+ * `ObserveHold` sentence): how a hold whose own maintenance step failed is still accounted for.
+ */
+function maintenanceReported(o: Observed): boolean {
+  const flag = o.flags['maintenance-mode']?.value;
+  const api =
+    o.api === undefined
+      ? 'the API did not answer /health'
+      : o.api.maintenance === true
+        ? 'the API serves maintenance'
+        : 'the API does NOT serve maintenance';
+  return o.notifications.some(
+    (n) => n.message.includes(`maintenance-mode flag ${flag}`) && n.message.includes(api),
+  );
+}
+
+/**
+ * Executions that end FAILED, TIMED_OUT or ABORTED are announced by the procedure's own alarms
+ * (the stack's Failed/TimedOut/Aborted alarms publish to the alarm topic, `lib/procedure.ts`):
+ * the second path when the notification itself could not be sent.
+ */
+const ALARMED: ReadonlySet<string> = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
 
 /** Checks the end state of one run; see the module comment for the four states. */
 export function checkEndState(o: Observed, expected: Expected): Verdict {
@@ -171,6 +202,10 @@ export function checkEndState(o: Observed, expected: Expected): Verdict {
   const status = `execution ${o.execution.status}${o.execution.error ? ` (${o.execution.error})` : ''}`;
   const common: string[] = [];
   if (o.execution.status === 'RUNNING') common.push('the execution is still RUNNING');
+  // A definition that reads what its state does not hold fails outside every Catch (States.ALL
+  // does not match States.Runtime): no exit path of the protocol was taken.
+  if (o.execution.error === 'States.Runtime')
+    common.push(`the execution failed with States.Runtime (${o.execution.cause ?? 'no cause'})`);
   common.push(...falseClaims(o));
 
   const versionsKept = Object.keys({ ...expected.before, ...o.flags }).filter(
@@ -181,14 +216,14 @@ export function checkEndState(o: Observed, expected: Expected): Verdict {
       `${k} went from version ${expected.before[k]?.version ?? 'none'} to ${o.flags[k]?.version ?? 'none'}`,
   );
   const lockFree = o.lock ? [`the lock is ${lockText(o.lock)}`] : [];
-  const releasedByJanitor = o.notifications.some((n) => n.attributes.outcome === 'lock-released');
-  const changeAnnounced = o.notifications.length ? [] : [`no notification was sent (${status})`];
+  const changeAnnounced =
+    o.notifications.length || ALARMED.has(o.execution.status) ? [] : [`no notification was sent (${status})`];
 
   const verdicts: Record<EndState, () => string[]> = {
     forward: () => [
-      // A release that failed after a verified change fails the execution so the janitor frees
-      // the lock and says so: forward too, when the janitor's notice is there.
-      ...(o.execution.status === 'SUCCEEDED' || releasedByJanitor ? [] : [status]),
+      // A release that failed after a verified change fails the execution (so the janitor frees
+      // the lock and the Failed alarm fires): forward too, with the lock free.
+      ...(o.execution.status === 'SUCCEEDED' || ALARMED.has(o.execution.status) ? [] : [status]),
       ...lockFree,
       ...(expected.forward ? flagDiff(normalize(now), expected.forward) : []),
       ...apiMismatch(o),
@@ -197,8 +232,12 @@ export function checkEndState(o: Observed, expected: Expected): Verdict {
     restored: () => [...lockFree, ...flagDiff(now, before), ...apiMismatch(o), ...changeAnnounced],
     held: () => [
       ...(o.lock?.status === 'needs-operator' ? [] : [`the lock is ${lockText(o.lock)}, not needs-operator`]),
-      ...(now['maintenance-mode'] === 'on' ? [] : [`maintenance-mode is ${now['maintenance-mode']}`]),
-      ...(o.api?.maintenance === true
+      // Maintenance on and served; or, when the hold's own maintenance step failed, a notice that
+      // says what is served instead (as observed).
+      ...(now['maintenance-mode'] === 'on' || maintenanceReported(o)
+        ? []
+        : [`maintenance-mode is ${now['maintenance-mode']}`]),
+      ...(o.api?.maintenance === true || maintenanceReported(o)
         ? []
         : [`the API serves maintenance ${String(o.api?.maintenance ?? 'nothing (not answering)')}`]),
       ...changeAnnounced,

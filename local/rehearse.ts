@@ -18,7 +18,7 @@ import {
   verdictOf,
 } from './rehearsal-checks';
 import { SCENES } from './rehearsal-scenes';
-import { World } from './world';
+import { World, type WorldOptions } from './world';
 
 export interface RehearsalOptions {
   readonly procedure: string;
@@ -121,6 +121,99 @@ const SETUP: Record<string, (string | { procedure: string; input: unknown })[]> 
 /** Every registered procedure that can be rehearsed (all but the lock janitor), in the registry's order. */
 export const REHEARSABLE: readonly string[] = rehearsableProcedures(DEFAULT_INPUT);
 
+/** Whether a rehearsal of `procedure` (with this input) needs a throwaway PostgreSQL 15 cluster. */
+function needsPostgres(procedure: string, input: { store?: string } | undefined): boolean {
+  return procedure === 'restore-postgres' || input?.store === 'postgres' || procedure.startsWith('database-');
+}
+
+/**
+ * A world ready to run `procedure`: PostgreSQL when it touches PostgreSQL, and for the database
+ * procedures the Qdrant stand-in and pgvector; `close` ends all of it. The rehearsal and the
+ * fault-injection sweep (`npm run sweep`) start their worlds here.
+ */
+export async function startRehearsalWorld(o: {
+  readonly procedure: string;
+  readonly dir: string;
+  readonly input?: unknown;
+  readonly metricsSource?: ScriptedMetricsSource;
+  readonly engine?: WorldOptions['engine'];
+  readonly timing?: WorldOptions['timing'];
+  readonly onDatabase?: (database: LocalDatabase) => void;
+}): Promise<{ world: World; database: LocalDatabase | undefined; close(): Promise<void> }> {
+  const input = (o.input ?? DEFAULT_INPUT[o.procedure]) as { store?: string } | undefined;
+  const database = o.procedure.startsWith('database-')
+    ? await startLocalDatabase({ backups: ['memory'] })
+    : undefined;
+  try {
+    if (database) o.onDatabase?.(database);
+    const world = await World.start({
+      dir: o.dir,
+      postgres: needsPostgres(o.procedure, input),
+      metricsSource: o.metricsSource ?? new ScriptedMetricsSource(),
+      ...(database ? { database: database.world } : {}),
+      ...(o.timing ? { timing: o.timing } : {}),
+      engine: o.engine,
+    });
+    return {
+      world,
+      database,
+      async close() {
+        await world.close();
+        await database?.close();
+      },
+    };
+  } catch (err) {
+    await database?.close();
+    throw err;
+  }
+}
+
+/**
+ * Runs what must have happened before `procedure` makes sense (a rollback needs a cutover to
+ * undo), then plays its scene if it has one (`local/rehearsal-scenes.ts`: somebody else's change
+ * and the traffic that sets the alarm off). Returns false when stopped by `signal` (or a setup run
+ * was aborted); throws when a setup run did not succeed or the scene could not be played.
+ */
+export async function runSetup(
+  world: World,
+  procedure: string,
+  o: {
+    readonly signal?: AbortSignal;
+    readonly onStep?: (setup: string) => void;
+    readonly onScene?: (title: string) => void;
+    /** Where the scene writes what it did (nowhere by default). */
+    readonly write?: (line: string) => void;
+    readonly palette?: Palette;
+  } = {},
+): Promise<boolean> {
+  for (const step of SETUP[procedure] ?? []) {
+    if (o.signal?.aborted) return false;
+    const setup = typeof step === 'string' ? step : step.procedure;
+    o.onStep?.(setup);
+    const prior = await world.engine.run(
+      setup,
+      typeof step === 'string' ? defaultInput(world.config.environment, setup) : step.input,
+    );
+    if (prior.status === 'ABORTED') return false;
+    if (prior.status !== 'SUCCEEDED')
+      throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
+  }
+  const scene = SCENES[procedure];
+  if (scene) {
+    if (o.signal?.aborted) return false;
+    o.onScene?.(scene.title);
+    await scene.play(world, o.write ?? (() => undefined), o.palette ?? palette(false));
+  }
+  return true;
+}
+
+/** The rehearsal's default input of `procedure` (the router's alarm event is built for this world). */
+export function defaultInput(environment: string, procedure: string): unknown {
+  return procedure === 'rollback-router'
+    ? alarmStateChange(`switchback-${environment}-s004-error-rate`)
+    : DEFAULT_INPUT[procedure];
+}
+
 /**
  * Runs one procedure locally against a freshly started reference memory stack and prints each
  * step as it runs, then a summary: path taken, final flags, what the API really serves, the lock,
@@ -148,39 +241,28 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   );
 
   const metricsSource = new ScriptedMetricsSource();
-  // PostgreSQL (a throwaway cluster) only when the procedure touches it.
   const input = (options.input ?? DEFAULT_INPUT[procedure]) as { store?: string } | undefined;
-  const isDatabase = procedure.startsWith('database-');
-  if (isDatabase)
+  if (procedure.startsWith('database-'))
     write(
       '  and a Qdrant stand-in with a generated collection, PostgreSQL with pgvector (PGlite, WebAssembly: ~30 s to start)...',
     );
-  const database: LocalDatabase | undefined = isDatabase
-    ? await startLocalDatabase({ backups: ['memory'] })
-    : undefined;
-  if (database) write(`  ${database.collection.points.length} generated points in the Qdrant stand-in`);
-  const postgres = procedure === 'restore-postgres' || input?.store === 'postgres' || database !== undefined;
-  if (postgres) write('  a throwaway PostgreSQL 15 cluster...');
-  let world: World;
-  try {
-    world = await World.start({
-      dir,
-      postgres,
-      metricsSource,
-      ...(database ? { database: database.world } : {}),
-      engine: {
-        faults: [
-          ...(options.failAt ? [{ procedure, state: options.failAt }] : []),
-          ...(options.failOnceAt ? [{ procedure, state: options.failOnceAt, kind: 'once' as const }] : []),
-        ],
-        onEvent: (execution, event) => printEvent(write, c, execution, event, world),
-        ...(options.errorSpikeAtPhase ? { hooks: errorSpike(metricsSource, options.errorSpikeAtPhase) } : {}),
-      },
-    });
-  } catch (err) {
-    await database?.close();
-    throw err;
-  }
+  if (needsPostgres(procedure, input)) write('  a throwaway PostgreSQL 15 cluster...');
+  const stack = await startRehearsalWorld({
+    procedure,
+    dir,
+    input,
+    metricsSource,
+    onDatabase: (d) => write(`  ${d.collection.points.length} generated points in the Qdrant stand-in`),
+    engine: {
+      faults: [
+        ...(options.failAt ? [{ procedure, state: options.failAt }] : []),
+        ...(options.failOnceAt ? [{ procedure, state: options.failOnceAt, kind: 'once' as const }] : []),
+      ],
+      onEvent: (execution, event) => printEvent(write, c, execution, event, world),
+      ...(options.errorSpikeAtPhase ? { hooks: errorSpike(metricsSource, options.errorSpikeAtPhase) } : {}),
+    },
+  });
+  const { world, database } = stack;
   // Stop what runs when asked to: the engine ends each execution ABORTED; the report follows.
   const interrupt = () => {
     for (const e of world.engine.executions.filter((x) => x.status === 'RUNNING'))
@@ -197,43 +279,34 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     if (options.failOnceAt)
       write(c.yellow(`  transient failure injected once at ${procedure}:${options.failOnceAt}`));
 
-    for (const step of SETUP[procedure] ?? []) {
-      if (options.signal?.aborted) break;
-      const setup = typeof step === 'string' ? step : step.procedure;
-      write('');
-      write(c.dim(`setup: ${setup}`));
-      const prior = await world.engine.run(
-        setup,
-        typeof step === 'string' ? DEFAULT_INPUT[setup] : step.input,
-      );
-      if (prior.status === 'ABORTED') break;
-      if (prior.status !== 'SUCCEEDED')
-        throw new Error(`Setup ${setup} did not succeed: ${prior.error} ${prior.cause}`);
-    }
-
     const scene = SCENES[procedure];
-    if (scene && !options.signal?.aborted) {
-      write('');
-      write(c.dim(`scene: ${scene.title}`));
-      await scene.play(world, write, c);
-    }
+    const setupDone = await runSetup(world, procedure, {
+      signal: options.signal,
+      onStep: (setup) => {
+        write('');
+        write(c.dim(`setup: ${setup}`));
+      },
+      onScene: (title) => {
+        write('');
+        write(c.dim(`scene: ${title}`));
+      },
+      write,
+      palette: c,
+    });
     write('');
-    if (!options.signal?.aborted) {
+    if (setupDone && !options.signal?.aborted) {
+      // A scene's rehearsal runs the router on the alarm the scene set off; with --input, the
+      // procedure itself, as an operator would start it after the same change.
       execution = await world.engine.run(
         scene && !options.input ? 'rollback-router' : procedure,
         options.input ??
-          (procedure === 'rollback-router'
-            ? alarmStateChange(`switchback-${world.config.environment}-s004-error-rate`)
-            : scene
-              ? world.alarmEvent(scene.alarm)
-              : DEFAULT_INPUT[procedure]),
+          (scene ? world.alarmEvent(scene.alarm) : defaultInput(world.config.environment, procedure)),
       );
     }
     return await summarize({ options, world, execution, database, dir, started, c });
   } finally {
     options.signal?.removeEventListener('abort', interrupt);
-    await world.close();
-    await database?.close();
+    await stack.close();
   }
 }
 

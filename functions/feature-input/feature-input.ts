@@ -134,6 +134,8 @@ export interface RolloutRequest {
   readonly checks: { readonly withinSeconds: number };
   /** Dry runs change nothing and take no lock (they may run for days beside real changes). */
   readonly lock: { readonly owner: string; readonly take: boolean };
+  /** The stage's stability polling: what the hold for an operator waits with after its restart. */
+  readonly timing: StageTiming;
 }
 
 export interface DisableRequest {
@@ -151,8 +153,17 @@ export interface DisableRequest {
   readonly budgetSeconds: number;
   readonly startedAt: string;
   readonly lock: { readonly owner: string; readonly inherited: boolean };
-  readonly timing: { readonly stabilityPollSeconds: number; readonly stabilityMaxAttempts: number };
+  readonly timing: StageTiming;
 }
+
+type StageTiming = { readonly stabilityPollSeconds: number; readonly stabilityMaxAttempts: number };
+type StageConfig = { readonly environment: string; readonly timing: StageTiming };
+
+/** The stage's stability polling, as every request carries it (`$.request.timing`). */
+const timingOf = ({ timing }: StageConfig): StageTiming => ({
+  stabilityPollSeconds: timing.stabilityPollSeconds,
+  stabilityMaxAttempts: timing.stabilityMaxAttempts,
+});
 
 /**
  * First state of `feature-rollout` and `feature-disable`: parses the execution input and returns
@@ -163,12 +174,12 @@ export const featureInput = defineStep({
   name: 'feature-input',
   input: Input,
   async run(event, { config }): Promise<RolloutRequest | DisableRequest> {
-    if (event.procedure === 'feature-rollout') return rolloutRequest(event, config.environment);
+    if (event.procedure === 'feature-rollout') return rolloutRequest(event, config);
     return disableRequest(event, config);
   },
 });
 
-function rolloutRequest(event: z.infer<typeof Input>, environment: string): RolloutRequest {
+function rolloutRequest(event: z.infer<typeof Input>, config: StageConfig): RolloutRequest {
   parseOrThrow(
     z.object({ executionName: RolloutId }),
     { executionName: event.executionName },
@@ -207,7 +218,7 @@ function rolloutRequest(event: z.infer<typeof Input>, environment: string): Roll
   }
   return {
     procedure: 'feature-rollout',
-    environment,
+    environment: config.environment,
     rolloutId: event.executionName,
     reason: input.reason,
     requestedBy: input.requestedBy ?? 'unknown',
@@ -218,13 +229,11 @@ function rolloutRequest(event: z.infer<typeof Input>, environment: string): Roll
     approval,
     checks: { withinSeconds: input.checkWithinSeconds },
     lock: { owner: event.executionId, take: !input.dryRun },
+    timing: timingOf(config),
   };
 }
 
-function disableRequest(
-  event: z.infer<typeof Input>,
-  config: { environment: string; timing: { stabilityPollSeconds: number; stabilityMaxAttempts: number } },
-): DisableRequest {
+function disableRequest(event: z.infer<typeof Input>, config: StageConfig): DisableRequest {
   const raw = withoutStartedBy(event.input);
   const alarm = AlarmStateChange.safeParse(raw);
   const input = alarm.success
@@ -261,9 +270,6 @@ function disableRequest(
       owner: input.parentExecutionId ?? event.executionId,
       inherited: input.parentExecutionId !== undefined,
     },
-    timing: {
-      stabilityPollSeconds: config.timing.stabilityPollSeconds,
-      stabilityMaxAttempts: config.timing.stabilityMaxAttempts,
-    },
+    timing: timingOf(config),
   };
 }

@@ -59,7 +59,7 @@ export const observeHold = defineStep({
     }
 
     // The hold waited for the API's restart to settle; a few answers tell what it serves now (a
-    // task still draining may answer once more with the old value).
+    // task still draining may answer once more with the old value, one still starting not at all).
     const pauseMs = 500;
     const deadline = Date.now() + 3 * pauseMs;
     let apiMaintenance: HoldObservation['apiMaintenance'] = 'unreachable';
@@ -73,8 +73,9 @@ export const observeHold = defineStep({
       } catch {
         apiMaintenance = 'unreachable';
       }
-      // Asked again only while it answers `off` with the flag on (a task still draining).
-      if (apiMaintenance !== 'off' || maintenanceFlag !== 'on' || Date.now() + pauseMs > deadline) break;
+      // Asked again while, with the flag on, it answers `off` (a task still draining) or does not
+      // answer (a task still starting: a restart the hold or the change before it began).
+      if (apiMaintenance === 'on' || maintenanceFlag !== 'on' || Date.now() + pauseMs > deadline) break;
       await new Promise((r) => setTimeout(r, pauseMs));
     }
 

@@ -124,6 +124,58 @@ describe('every exit path accounted for', () => {
     expect((await flagState(w))['maintenance-mode']?.value).toBe('off');
   });
 
+  it('found by the sweep: a rollout whose disable cannot verify holds for an operator and says so (its hold polls with the stage timing)', async () => {
+    const w = await open({
+      faults: [
+        // The first phase changes the flag, then fails: the rollout runs feature-disable, which fails too.
+        { procedure: 'feature-rollout', state: 'StartPhase', kind: 'after' },
+        { procedure: 'feature-disable', state: 'DisableFlag', parent: 'feature-rollout' },
+      ],
+    });
+    const run = await w.engine.run('feature-rollout', {
+      reason: 'roll out Memory & Context',
+      bakeSeconds: { infrastructure: 1, internal: 1, canary: 1, full: 1 },
+      gate: { intervalSeconds: 1 },
+    });
+
+    // Before: HoldCheckStable read $.request.timing, which the rollout's request did not carry:
+    // States.Runtime (no Catch matches it), no notice, the hold never reported.
+    expect(run.error).toBe('RollbackFailedError');
+    expect(pathOf(run)).toEqual(
+      expect.arrayContaining(['RollBack', 'EnterMaintenance', 'HoldCheckStable', 'ObserveHold', 'Notify']),
+    );
+    expect(await w.lock()).toMatchObject({ owner: run.arn, status: 'needs-operator' });
+    expect((await flagState(w))['maintenance-mode']?.value).toBe('on');
+    expect((await w.apiHealth()).body).toMatchObject({ maintenance: true });
+    const held = notices(w).find((n) => n.outcome === 'rollback-failed');
+    expect(held?.message).toContain(
+      'Observed: maintenance-mode flag on; the API serves maintenance; the environment lock is HELD (needs-operator).',
+    );
+  });
+
+  it('found by the sweep: a hold that observes the API while it is still restarting waits for its answer, and says what it serves', async () => {
+    const w = await open({
+      faults: [
+        // The rollback's restart starts a new API task and then fails; so does the hold's own restart.
+        { procedure: 'provider-rollback', state: 'RestartApi', kind: 'after' },
+        { procedure: 'provider-rollback', state: 'RestartIntoMaintenance' },
+      ],
+    });
+    expect((await w.engine.run('provider-cutover', CUTOVER)).status).toBe('SUCCEEDED');
+    const run = await w.engine.run('provider-rollback', { reason: 'put the native provider back' });
+
+    expect(run.error).toBe('RollbackFailedError');
+    expect(pathOf(run)).toEqual(expect.arrayContaining(['RestartIntoMaintenance', 'ObserveHold', 'Notify']));
+    expect(await w.lock()).toMatchObject({ owner: run.arn, status: 'needs-operator' });
+    expect((await flagState(w))['maintenance-mode']?.value).toBe('on');
+    expect((await w.apiHealth()).body).toMatchObject({ maintenance: false });
+    // Before: "the API did not answer /health" (it was starting), while it came back without maintenance.
+    const held = notices(w).find((n) => n.outcome === 'rollback-failed');
+    expect(held?.message).toContain(
+      'Observed: maintenance-mode flag on; the API does NOT serve maintenance;',
+    );
+  });
+
   it('hole 4: a router that stops a cutover and cannot start the rollback holds the environment, never releases it', async () => {
     let router: ReturnType<World['engine']['run']> | undefined;
     const w = await open({

@@ -68,6 +68,8 @@ describe('feature-rollout input', () => {
       approval: { required: false, timeoutSeconds: 86_400 },
       lock: { owner: 'arn:aws:states:x:1:execution:r:rollout-1', take: true },
       requestedBy: 'unknown',
+      // What the hold for an operator polls its restart with (it failed with States.Runtime without).
+      timing: { stabilityPollSeconds: 5, stabilityMaxAttempts: 6 },
     });
   });
 

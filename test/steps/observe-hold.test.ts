@@ -70,6 +70,24 @@ describe('observe-hold', () => {
     expect(s.requests.length).toBe(2);
   });
 
+  it('an API that does not answer yet (a task still starting) is asked again before it is reported', async () => {
+    let n = 0;
+    server = await startServer((_req, res) => {
+      n += 1;
+      if (n === 1) sendJson(res, 503, { error: 'starting' });
+      else sendJson(res, 200, { status: 'ok', provider: 'native', maintenance: false });
+    });
+    const out = await invokeStep(
+      observeHold,
+      { state: { heldLock: lockItem('needs-operator') } },
+      depsFor(server.url, 'on'),
+    );
+    // Before: "the API did not answer /health", while it came back serving no maintenance.
+    expect(out.apiMaintenance).toBe('off');
+    expect(out.summary).toContain('the API does NOT serve maintenance');
+    expect(server.requests.length).toBeGreaterThan(1);
+  });
+
   it('an API that keeps serving without maintenance is reported as NOT serving it', async () => {
     const s = await api([false]);
     const out = await invokeStep(

@@ -80,7 +80,9 @@ describe('rollback drills', () => {
         { Name: 'Kind', Value: 'config' },
       ]),
     );
-    expect(flat(stack, (alarm.AlarmActions as unknown[])[0])).toBe(flat(stack, stack.notifications.topic.topicArn));
+    expect(flat(stack, (alarm.AlarmActions as unknown[])[0])).toBe(
+      flat(stack, stack.notifications.topic.topicArn),
+    );
   });
 
   it('a stage allows no drill kind by default: no schedule; an unknown drill alarm fails the synth', () => {

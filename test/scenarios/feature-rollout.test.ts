@@ -525,11 +525,14 @@ describe('feature-rollout', () => {
     ]);
     expect(await flag()).toEqual(before);
     expect(await readLog(world.blobs, world.config.environment, run.name)).toBeUndefined();
-    // The app refuses the feature (503) and says why, rather than treating the value as "on".
-    const config = (await api('/api/v1/config')).body as {
-      memory_context_enabled: boolean;
-      memory_context: { flag_error: string };
-    };
+    // The app refuses the feature (503) and says why, rather than treating the value as "on"
+    // (once its short flag cache has expired: the API reads the flag per request, cached 50 ms).
+    type Served = { memory_context_enabled: boolean; memory_context: { flag_error: string | null } };
+    let config = (await api('/api/v1/config')).body as Served;
+    for (let i = 0; i < 40 && typeof config.memory_context.flag_error !== 'string'; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      config = (await api('/api/v1/config')).body as Served;
+    }
     expect(config.memory_context_enabled).toBe(false);
     expect(config.memory_context.flag_error).toMatch(/^Flag "features\/memory-context" has an invalid value/);
     expect((await api('/api/v1/memory-items?project_id=internal-test')).status).toBe(503);

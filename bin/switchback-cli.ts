@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { Command, Option } from 'commander';
 import { approve } from '../cli/approve';
-import { listBackupsCommand, showHistory, showStatus, startExecution, unlock } from '../cli/aws';
+import { listBackupsCommand, listDrills, showHistory, showStatus, startExecution, unlock } from '../cli/aws';
 import { configCheck } from '../cli/config-check';
 import { confirmed, registerOperatorCommands } from '../cli/operator-commands';
 import { registerRehearse } from '../cli/rehearse-command';
@@ -68,6 +68,21 @@ program
       env: opts.env,
       store: opts.store,
       database: opts.database,
+      limit: Number(opts.limit) || 20,
+      write: console.log,
+    });
+  });
+
+program
+  .command('drills')
+  .description(
+    "List an environment's recent rollback drills on AWS, newest first: each phase against seed 004's target, and the trend",
+  )
+  .addOption(envOption)
+  .option('--limit <n>', 'how many', '20')
+  .action(async (opts: { env: string; limit: string }) => {
+    process.exitCode = await listDrills({
+      env: opts.env,
       limit: Number(opts.limit) || 20,
       write: console.log,
     });

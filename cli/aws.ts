@@ -2,6 +2,7 @@ import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/clie
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, paginateGetParametersByPath, SSMClient } from '@aws-sdk/client-ssm';
+import { DrillReport, drillReportPrefix } from '../functions/drill/drill';
 import { DynamoJournalStore } from '../functions/shared/adapters/dynamodb-journal-store';
 import { S3BlobStore } from '../functions/shared/adapters/s3-blob-store';
 import { InvalidInputError } from '../functions/shared/errors';
@@ -257,6 +258,60 @@ export async function listBackupsCommand(o: BackupsOptions): Promise<number> {
     const verified = b.verification?.status === 'passed' ? 'yes' : b.verification ? 'FAILED' : 'no';
     o.write(
       `${b.backupId.padEnd(52)} ${b.takenAt.padEnd(24)} ${verified.padEnd(8)} ${b.purpose.padEnd(10)} ${(b.sizeBytes / 1024 / 1024).toFixed(1)} MB`,
+    );
+  }
+  return 0;
+}
+
+export interface DrillsOptions {
+  readonly env: string;
+  readonly limit: number;
+  readonly write: (line: string) => void;
+  readonly clients?: AwsClients;
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[Math.floor(s.length / 2)] as number) : Number.NaN;
+};
+
+/**
+ * The environment's recent drills (their reports under `drills/<env>/`), newest first, each phase
+ * and whether it met seed 004's target, and the trend of alarm -> verified: the median of the
+ * newest three against the three before. A drill that failed writes no report; its execution does.
+ */
+export async function listDrills(o: DrillsOptions): Promise<number> {
+  const clients = o.clients ?? defaultClients();
+  const bucket = await parameter(clients.ssm, discovery(o.env).backupBucket);
+  const blobs = new S3BlobStore(clients.s3 ?? new S3Client({}), bucket);
+  const reports: DrillReport[] = [];
+  for (const key of (await blobs.list(drillReportPrefix(o.env))).filter((k) => k.endsWith('.json'))) {
+    const raw = await blobs.get(key);
+    const parsed = DrillReport.safeParse(raw ? JSON.parse(Buffer.from(raw).toString('utf8')) : null);
+    if (parsed.success) reports.push(parsed.data);
+    else o.write(`skipped ${key}: not a drill report (${parsed.error.issues[0]?.message ?? 'unreadable'})`);
+  }
+  if (!reports.length) {
+    o.write(
+      `no drill reports in ${o.env} (drills/${o.env}/ in ${bucket}); a failed drill writes none: see its execution`,
+    );
+    return 0;
+  }
+  reports.sort((a, b) => b.timeline.startedAt.localeCompare(a.timeline.startedAt));
+  o.write(
+    `${'drill'.padEnd(48)} ${'started'.padEnd(24)} ${'kind'.padEnd(7)} ${'change->alarm'.padStart(13)} ${'alarm->verified'.padStart(15)} ${'total'.padStart(8)}  target`,
+  );
+  for (const r of reports.slice(0, o.limit)) {
+    o.write(
+      `${r.drillId.padEnd(48)} ${r.timeline.startedAt.padEnd(24)} ${r.kind.padEnd(7)} ${`${r.phases.changeToAlarm} s`.padStart(13)} ${`${r.phases.alarmToRolledBack} s`.padStart(15)} ${`${r.phases.total} s`.padStart(8)}  ${r.target.withinTarget ? 'met' : 'MISSED'} (< ${r.target.alarmToVerifiedSeconds} s)`,
+    );
+  }
+  const phase = reports.map((r) => r.phases.alarmToRolledBack);
+  if (phase.length >= 6) {
+    const newest = median(phase.slice(0, 3));
+    const before = median(phase.slice(3, 6));
+    o.write(
+      `trend: alarm -> verified median ${newest} s over the newest 3, ${before} s over the 3 before (${newest > before ? 'slower' : newest < before ? 'faster' : 'unchanged'})`,
     );
   }
   return 0;

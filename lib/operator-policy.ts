@@ -60,6 +60,8 @@ export class OperatorPolicy extends Construct {
     );
     const backupPrefix = `backups/${props.environment}`;
     const backupObjects = props.backups.bucket.arnForObjects(`${backupPrefix}/*`);
+    const drillPrefix = `drills/${props.environment}`;
+    const drillObjects = props.backups.bucket.arnForObjects(`${drillPrefix}/*`);
 
     const statements = [
       new PolicyStatement({
@@ -101,9 +103,13 @@ export class OperatorPolicy extends Construct {
         sid: 'ListBackups',
         actions: ['s3:ListBucket'],
         resources: [props.backups.bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${backupPrefix}/*`] } },
+        conditions: { StringLike: { 's3:prefix': [`${backupPrefix}/*`, `${drillPrefix}/*`] } },
       }),
-      new PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: [backupObjects] }),
+      new PolicyStatement({
+        sid: 'ReadBackups',
+        actions: ['s3:GetObject'],
+        resources: [backupObjects, drillObjects],
+      }),
     ];
     if (props.backups.encryptionKey) {
       statements.push(
@@ -131,5 +137,10 @@ export class OperatorPolicy extends Construct {
     acknowledgeWildcardResource(this.policy, parameters, why.parameters);
     for (const arn of executions) acknowledgeWildcardResource(this.policy, arn, why.executions);
     acknowledgeWildcardResource(this.policy, backupObjects, why.backups);
+    acknowledgeWildcardResource(
+      this.policy,
+      drillObjects,
+      'switchback drills reads the drill reports of this environment under drills/<env>/; keys are named after each drill.',
+    );
   }
 }

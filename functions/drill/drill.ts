@@ -32,6 +32,23 @@ const Report = z.strictObject({
   rolledBackAt: z.iso.datetime(),
 });
 
+/** A drill report (`drills/<env>/<drill>.json`), as `switchback drills` reads it back. */
+export const DrillReport = z.looseObject({
+  schemaVersion: z.literal(1),
+  drillId: z.string().min(1),
+  environment: z.string().min(1),
+  kind: z.string().min(1),
+  drill: z.literal(true),
+  alarm: z.string(),
+  timeline: z.looseObject({ startedAt: z.iso.datetime(), rolledBackAt: z.iso.datetime() }),
+  phases: z.strictObject({ changeToAlarm: z.number(), alarmToRolledBack: z.number(), total: z.number() }),
+  target: z.strictObject({ alarmToVerifiedSeconds: z.number(), withinTarget: z.boolean() }),
+});
+export type DrillReport = z.infer<typeof DrillReport>;
+
+/** Where an environment's drill reports are. */
+export const drillReportPrefix = (environment: string) => `drills/${environment}/`;
+
 /** The drill's own change: the marker `true` while the drill runs; `false` is its known good value. */
 const ON = 'true';
 const OFF = 'false';
@@ -168,7 +185,7 @@ async function report(input: z.infer<typeof Report>, deps: Deps) {
     phases,
     target: { alarmToVerifiedSeconds: RECOVERY_TARGETS.total, withinTarget },
   };
-  const prefix = `drills/${deps.config.environment}/${input.drillId}`;
+  const prefix = `${drillReportPrefix(deps.config.environment)}${input.drillId}`;
   const markdown = [
     `# Rollback drill ${input.drillId} (${input.kind})`,
     '',

@@ -120,8 +120,14 @@ describe('operator policy (staging from cdk.json)', () => {
     expect(resources('Lock')).toEqual([ref(stack.lock.table.tableArn)]);
     expect(resources('History')).toEqual([ref(stack.journal.table.tableArn)]);
     expect(resources('ListBackups')).toEqual([ref(stack.backups.bucket.bucketArn)]);
-    expect(bySid.ListBackups?.Condition).toEqual({ StringLike: { 's3:prefix': ['backups/staging/*'] } });
-    expect(resources('ReadBackups')).toEqual([ref(stack.backups.bucket.arnForObjects('backups/staging/*'))]);
+    // switchback backups (manifests) and switchback drills (drill reports), this environment's only.
+    expect(bySid.ListBackups?.Condition).toEqual({
+      StringLike: { 's3:prefix': ['backups/staging/*', 'drills/staging/*'] },
+    });
+    expect(resources('ReadBackups')).toEqual([
+      ref(stack.backups.bucket.arnForObjects('backups/staging/*')),
+      ref(stack.backups.bucket.arnForObjects('drills/staging/*')),
+    ]);
     expect(resources('DecryptBackups')).toEqual([ref(stack.backups.encryptionKey?.keyArn as string)]);
     expect(flat(stack, bySid.DecryptBackups?.Condition)).toContain('kms:ViaService');
   });

@@ -39,6 +39,7 @@ export function renderMarkdown(r: IncidentReport): string {
     phase('execute -> verify (rollback start -> verified)', r.phases.executeToVerify),
     phase('total (alarm -> verified)', r.phases.total),
     '',
+    ...phaseChart(r),
     ...(r.considered.length
       ? [
           '### Changes considered (change journal, newest first)',
@@ -63,4 +64,31 @@ export function renderMarkdown(r: IncidentReport): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/**
+ * The phases against seed 004's targets as a chart where the report is read (Markdown viewers that
+ * render Mermaid: GitHub, GitLab, most wikis): bars for what each phase took, a line for its target.
+ * A phase that did not happen is drawn as 0 and named in the table above.
+ */
+function phaseChart(r: IncidentReport): string[] {
+  const phases = [
+    ['detect->decide', r.phases.detectToDecide],
+    ['decide->execute', r.phases.decideToExecute],
+    ['execute->verify', r.phases.executeToVerify],
+    ['total', r.phases.total],
+  ] as const;
+  const took = phases.map(([, p]) => p.seconds ?? 0);
+  const targets = phases.map(([, p]) => p.targetSeconds);
+  return [
+    '```mermaid',
+    'xychart-beta',
+    '  title "Recovery phases against seed 004 targets (seconds)"',
+    `  x-axis [${phases.map(([name]) => `"${name}"`).join(', ')}]`,
+    `  y-axis "seconds" 0 --> ${Math.ceil(Math.max(...took, ...targets) * 1.1)}`,
+    `  bar [${took.join(', ')}]`,
+    `  line [${targets.join(', ')}]`,
+    '```',
+    '',
+  ];
 }

@@ -159,6 +159,10 @@ describe('incident-report', () => {
     ]) {
       expect(md).toContain(heading);
     }
+    // The phases drawn against seed 004's targets (a Mermaid chart, rendered where Markdown is read).
+    expect(md).toContain('```mermaid\nxychart-beta');
+    expect(md).toMatch(/ {2}line \[300, 120, 300, 900\]/);
+    expect(md).toMatch(/ {2}bar \[[\d., ]+, 95\]/);
 
     const byName = (name: string): MetricDatum | undefined => metrics.named(name)[0];
     expect(

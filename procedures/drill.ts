@@ -155,7 +155,36 @@ export default {
           'SetAlarmState OK: the drill alarm goes back; CloudWatch re-evaluates it at its next period.',
         parameters: { action: 'reset', ...COMMON, 'alarmName.$': '$.request.alarmName' },
         resultPath: '$.reset',
-        catch: [onError('Report', { resultPath: '$.resetError' })],
+        catch: [onError('ReadIncidentAfter', { resultPath: '$.resetError' })],
+        next: 'ReadIncidentAfter',
+      }),
+      ReadIncidentAfter: dynamodb('getItem', {
+        comment:
+          "Which alarms the drill's incident recorded: another one would have been deduplicated into it.",
+        parameters: {
+          TableName: '${LockTableName}',
+          Key: { pk: { S: '${Environment}#incident' } },
+          ConsistentRead: true,
+        },
+        resultPath: '$.incidentAfter',
+        catch: [onError('NoIncidentAlarms', { resultPath: '$.incidentReadError' })],
+        next: 'HasIncidentAlarms',
+      }),
+      HasIncidentAlarms: choice({
+        comment: 'The incident item lists its alarms; without one, none was recorded.',
+        choices: [{ Variable: '$.incidentAfter.Item.alarms.L', IsPresent: true, next: 'TakeIncidentAlarms' }],
+        default: 'NoIncidentAlarms',
+      }),
+      TakeIncidentAlarms: pass({
+        comment: "The alarms recorded on the drill's incident.",
+        parameters: { 'list.$': '$.incidentAfter.Item.alarms.L' },
+        resultPath: '$.seen',
+        next: 'Report',
+      }),
+      NoIncidentAlarms: pass({
+        comment: 'No alarm recorded (or the incident could not be read): none to account for.',
+        result: { list: [] },
+        resultPath: '$.seen',
         next: 'Report',
       }),
       Report: lambda('drill', {
@@ -170,10 +199,32 @@ export default {
           'changedAt.$': '$.change.at',
           'raisedAt.$': '$.raised.at',
           'rolledBackAt.$': '$.watch.at',
+          'incidentAlarms.$': '$.seen.list',
         },
         resultPath: '$.report',
         catch: [onError('DescribeDrilledUnreported', { resultPath: '$.reportError' })],
-        next: 'DescribeDrilled',
+        next: 'AnyRealAlarm',
+      }),
+      AnyRealAlarm: choice({
+        comment:
+          "A real alarm deduplicated into the drill's incident was handled by no router: say so, loudly.",
+        choices: [{ Variable: '$.report.realAlarms[0]', IsPresent: true, next: 'DescribeRealAlarm' }],
+        default: 'DescribeDrilled',
+      }),
+      DescribeRealAlarm: notice({
+        comment: 'The drill passed, but another rollback alarm fired during it and nothing rolled it back.',
+        outcome: 'drill-failed',
+        subject: 'Switchback: ACTION NEEDED - a real alarm fired during a rollback drill',
+        summary:
+          'Rollback drill {} in ${Environment} passed, but {} went to ALARM during it and was recorded on the incident of the drill: no rollback ran for it. Check it now; if it is still in ALARM, start the rollback by hand. Report: {}',
+        args: ['$.request.drillId', '$.report.realAlarmNames', '$.report.reportKey'],
+        fields: {
+          'realAlarms.$': '$.report.realAlarms',
+          error: 'DrillFailedError',
+          cause: 'A real rollback alarm fired during the drill',
+          drill: true,
+        },
+        next: 'Notify',
       }),
       DescribeDrilled: notice({
         comment: "The drill's change was detected and rolled back: the notice gives the phases.",

@@ -30,6 +30,8 @@ const Report = z.strictObject({
   changedAt: z.iso.datetime(),
   raisedAt: z.iso.datetime(),
   rolledBackAt: z.iso.datetime(),
+  /** The alarms recorded on the drill's incident (its DynamoDB list), read after the drill. */
+  incidentAlarms: z.array(z.looseObject({ M: z.looseObject({ name: z.looseObject({ S: z.string() }) }) })),
 });
 
 /** A drill report (`drills/<env>/<drill>.json`), as `switchback drills` reads it back. */
@@ -213,5 +215,16 @@ async function report(input: z.infer<typeof Report>, deps: Deps) {
       storageResolution: 60 as const,
     })),
   );
-  return { reportKey: `${prefix}.md`, phases, withinTarget };
+  // Another rollback alarm recorded on the drill's incident was deduplicated into it, so no router
+  // handled it: the drill says so (and fails) rather than let a real alarm go unanswered.
+  const realAlarms = [
+    ...new Set(input.incidentAlarms.map((a) => a.M.name.S).filter((name) => name !== input.alarmName)),
+  ];
+  return {
+    reportKey: `${prefix}.md`,
+    phases,
+    withinTarget,
+    realAlarms,
+    realAlarmNames: realAlarms.join(', '),
+  };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RECOVERY_TARGETS } from '../shared/alarm-catalog';
+import { DRILL_REASON } from '../shared/drill-config';
 import { metricsOf } from '../shared/metrics';
 import type { MetricDatum } from '../shared/ports';
 import { SUBJECT_MAX } from '../shared/sns';
@@ -227,8 +228,11 @@ export const incidentReport = defineStep({
       reportKey,
       markdownKey,
       uri,
+      // A drill's incident absorbs no later alarm: it expires as it closes, so a real alarm right
+      // after a drill is handled, never deduplicated into the drill.
       incidentExpiresAt: String(
-        Math.floor(reportedAt.getTime() / 1000) + input.route.incident.cooldownMinutes * 60,
+        Math.floor(reportedAt.getTime() / 1000) +
+          (DRILL_REASON.test(input.route.alarm.reason) ? -1 : input.route.incident.cooldownMinutes * 60),
       ),
       notice,
     };

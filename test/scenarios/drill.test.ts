@@ -122,4 +122,15 @@ describe('drill: a rollback drill through the real detection path', () => {
     expect(await marker(w)).toMatchObject({ value: 'false', version: 3 });
     expect(await w.lock()).toBeUndefined();
   });
+
+  it('its incident keeps no cool-down: the next real alarm after a drill is handled, not absorbed', async () => {
+    const w = await open();
+    const run = await w.engine.run('drill', { kind: 'config' });
+    expect(run.status).toBe('SUCCEEDED');
+    await until(() => runsOf(w, 'rollback-router').every((e) => e.status !== 'RUNNING'));
+
+    const next = await w.engine.run('rollback-router', w.alarmEvent('s001-api-down'));
+    expect(next.steps.map((s) => s.state)).toContain('StartResponse');
+    expect((next.output as { outcome?: string } | undefined)?.outcome).not.toBe('deduplicated');
+  });
 });

@@ -1,18 +1,16 @@
-import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Duration, TimeZone } from 'aws-cdk-lib';
+import type { Role } from 'aws-cdk-lib/aws-iam';
 import { Schedule, ScheduleExpression, ScheduleTargetInput, TimeWindow } from 'aws-cdk-lib/aws-scheduler';
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { RuntimeConfig } from '../functions/shared/config';
 import { LOCK_TAKERS } from '../procedures/index';
 import type { BackupBucket } from './backup-bucket';
 import type { DataConfig, DataNetworkConfig } from './config/data-schema';
 import { DataTask } from './data-task';
-import { acknowledge } from './nag';
 import { Procedure, type ProcedureContext } from './procedure';
+import { scheduleStarter } from './schedule-starter';
 
 /** The data procedures, by ASL file name: deployed only when the stage configures `data`. */
 export const DATA_PROCEDURES = ['backup', 'restore-postgres', 'restore-sqlite'] as const;
@@ -101,39 +99,18 @@ export class DataProtection extends Construct {
       this.schedules = [];
       return;
     }
-    const stack = Stack.of(this);
-    const role = new Role(this, 'ScheduleRole', {
-      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-      description: `Switchback ${props.context.environment}: lets EventBridge Scheduler start scheduled backups, nothing else`,
+    // A start that failed every retry lands in the dead-letter queue instead of vanishing.
+    const { role, deadLetters } = scheduleStarter(this, {
+      environment: props.context.environment,
+      what: 'scheduled backups',
+      schedules: 'backup',
+      alarmId: 'MissedScheduledBackup',
+      alarmDescription: `Switchback ${props.context.environment}: a scheduled backup could not be started (see the dead-letter queue for which one and why).`,
+      topic: props.context.topic,
     });
     this.scheduleRole = role;
-    const expression = ScheduleExpression.expression(data.schedule, TimeZone.ETC_UTC);
-    // A start that failed every retry lands here instead of vanishing; the alarm tells the topic.
-    const deadLetters = new Queue(this, 'ScheduleDeadLetters', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
     this.scheduleDeadLetters = deadLetters;
-    acknowledge(
-      deadLetters,
-      'AwsSolutions-SQS3',
-      'This queue is itself the dead-letter queue of the backup schedules; nothing consumes it but an operator.',
-    );
-    const missed = new Alarm(this, 'MissedScheduledBackup', {
-      alarmDescription: `Switchback ${props.context.environment}: a scheduled backup could not be started (see the dead-letter queue for which one and why).`,
-      metric: deadLetters.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    missed.addAlarmAction(new SnsAction(props.context.topic));
+    const expression = ScheduleExpression.expression(data.schedule, TimeZone.ETC_UTC);
     this.schedules = targets.map(
       ({ store, database }) =>
         new Schedule(this, `Schedule-${store}-${database}`, {

@@ -1,10 +1,10 @@
 import { ArnFormat, Duration, Stack, TimeZone } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Schedule, ScheduleExpression, ScheduleTargetInput, TimeWindow } from 'aws-cdk-lib/aws-scheduler';
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { type AlarmCatalog, alarmName, RECOVERY_TARGETS } from '../functions/shared/alarm-catalog';
@@ -15,8 +15,8 @@ import type { ChangeJournal } from './change-journal';
 import type { DrillsStageConfig } from './config/drill-schema';
 import type { Flags } from './flags';
 import { grantAlarmHistory } from './lkg-rollbacks';
-import { acknowledge } from './nag';
 import { Procedure, type ProcedureContext } from './procedure';
+import { scheduleStarter } from './schedule-starter';
 
 export interface DrillsProps {
   readonly context: ProcedureContext;
@@ -108,34 +108,15 @@ export class Drills extends Construct {
       this.schedules = [];
       return;
     }
-    const role = new Role(this, 'ScheduleRole', {
-      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-      description: `Switchback ${context.environment}: lets EventBridge Scheduler start rollback drills, nothing else`,
-    });
-    const deadLetters = new Queue(this, 'ScheduleDeadLetters', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+    const { role, deadLetters } = scheduleStarter(this, {
+      environment: context.environment,
+      what: 'rollback drills',
+      schedules: 'drill',
+      alarmId: 'MissedScheduledDrill',
+      alarmDescription: `Switchback ${context.environment}: a scheduled rollback drill could not be started (see the dead-letter queue).`,
+      topic: context.topic,
     });
     this.deadLetters = deadLetters;
-    acknowledge(
-      deadLetters,
-      'AwsSolutions-SQS3',
-      'This queue is itself the dead-letter queue of the drill schedules; nothing consumes it but an operator.',
-    );
-    new Alarm(this, 'MissedScheduledDrill', {
-      alarmDescription: `Switchback ${context.environment}: a scheduled rollback drill could not be started (see the dead-letter queue).`,
-      metric: deadLetters.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(new SnsAction(context.topic));
     this.schedules = drills.kinds.map(
       (kind) =>
         new Schedule(this, `Schedule-${kind}`, {

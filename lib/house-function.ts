@@ -242,32 +242,32 @@ export class HouseFunction extends Construct implements IGrantable {
    * Lets the step write incident reports: `s3:PutObject` on `<bucket>/incidents/<env>/*` and the
    * bucket key's `kms:GenerateDataKey` through S3. It can neither read nor list them.
    */
-  /**
-   * Lets the drill step write its reports: `s3:PutObject` under `drills/<env>/` only, and the
-   * bucket key's `kms:GenerateDataKey` through S3.
-   */
-  bindDrillReports(backups: BackupBucket): this {
-    const prefix = `drills/${this.runtimeConfig.environment}`;
-    const objects = backups.bucket.arnForObjects(`${prefix}/*`);
-    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] }));
-    if (backups.encryptionKey) this.grantKeyVia(backups.encryptionKey, 's3', ['kms:GenerateDataKey']);
-    acknowledgeWildcardResource(
-      this.role,
-      objects,
-      `Drill reports are objects named after the drill execution, created at run time: the grant is limited to writing keys under ${prefix}/.`,
+  bindIncidentReports(backups: BackupBucket): this {
+    return this.bindReportWrites(
+      backups,
+      incidentPrefix(this.runtimeConfig.environment),
+      'Incident reports are objects named after the router execution',
     );
-    return this;
   }
 
-  bindIncidentReports(backups: BackupBucket): this {
-    const prefix = incidentPrefix(this.runtimeConfig.environment);
+  /** Lets the drill step write its reports, likewise: `s3:PutObject` under `drills/<env>/` only. */
+  bindDrillReports(backups: BackupBucket): this {
+    return this.bindReportWrites(
+      backups,
+      `drills/${this.runtimeConfig.environment}`,
+      'Drill reports are objects named after the drill execution',
+    );
+  }
+
+  /** Write-only access to reports under one prefix of the backup bucket (and the key through S3). */
+  private bindReportWrites(backups: BackupBucket, prefix: string, what: string): this {
     const objects = backups.bucket.arnForObjects(`${prefix}/*`);
     this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] }));
     if (backups.encryptionKey) this.grantKeyVia(backups.encryptionKey, 's3', ['kms:GenerateDataKey']);
     acknowledgeWildcardResource(
       this.role,
       objects,
-      `Incident reports are objects named after the router execution, created at run time: the grant is limited to writing keys under ${prefix}/.`,
+      `${what}, created at run time: the grant is limited to writing keys under ${prefix}/.`,
     );
     return this;
   }

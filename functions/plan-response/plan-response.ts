@@ -3,6 +3,7 @@ import { type ChangeRecord, readRecord, recordKey } from '../change-record/recor
 import { ROLLBACK_PROCEDURES } from '../shared/alarm-catalog';
 import { type Considered, CUTOVER_ROLLBACKS, type Culprit, chooseCulprit } from '../shared/culprit';
 import { DRILL_MARKER_KEY, DRILL_REASON } from '../shared/drill-config';
+import { readEvidence } from '../shared/last-known-good';
 import type { Deps } from '../shared/step';
 import { defineStep } from '../shared/step';
 
@@ -175,16 +176,17 @@ async function fromJournal(input: z.infer<typeof Decide>, deps: Deps, drillId: s
   const cfg = deps.config.journal;
   if (!cfg || !deps.journal || !deps.alarmHistory) return undefined;
   const now = deps.clock.now();
-  const entries = await deps.journal.list(deps.config.environment);
-  const oldest = entries[0] ? Date.parse(entries[0].at) : now.getTime();
-  const history = await deps.alarmHistory.history({
-    since: new Date(oldest - cfg.bakeMinutes * 60_000),
-    until: now,
+  const { entries, history, options } = await readEvidence({
+    journal: deps.journal,
+    alarmHistory: deps.alarmHistory,
+    environment: deps.config.environment,
+    bakeMinutes: cfg.bakeMinutes,
+    now,
   });
   return chooseCulprit({
     entries,
     history,
-    options: { bakeMinutes: cfg.bakeMinutes, now },
+    options,
     alarmAt: input.alarmChangedAt ?? now.toISOString(),
     maxChangeAgeHours: input.maxChangeAgeHours,
     drill: drillId ? { drillId, markerSubject: `parameter:${DRILL_MARKER_KEY}` } : null,

@@ -3,6 +3,7 @@ import { planCodeRollback, type ServicePlan } from '../shared/code-rollback-plan
 import { type ParameterPlan, planConfigRollback } from '../shared/config-rollback-plan';
 import { ConfigurationError, InvalidInputError } from '../shared/errors';
 import type { JournalEntry } from '../shared/journal';
+import { readEvidence } from '../shared/last-known-good';
 import type { ServiceKey, WatchedValue } from '../shared/ports';
 import { type Deps, defineStep } from '../shared/step';
 
@@ -62,15 +63,14 @@ export const rollbackPlan = defineStep({
         `${input.kind} rollback needs the change journal and the rollback alarms' history; environment ${deps.config.environment} has ${cfg ? 'no alarm history source' : 'no journal configured'}`,
       );
     }
-    const now = deps.clock.now();
-    const entries = await journal.list(deps.config.environment);
-    const subjects = selectSubjects(input, entries);
-    const oldest = entries[0] ? Date.parse(entries[0].at) : now.getTime();
-    const history = await alarmHistory.history({
-      since: new Date(oldest - cfg.bakeMinutes * 60_000),
-      until: now,
+    const { entries, history, options } = await readEvidence({
+      journal,
+      alarmHistory,
+      environment: deps.config.environment,
+      bakeMinutes: cfg.bakeMinutes,
+      now: deps.clock.now(),
     });
-    const options = { bakeMinutes: cfg.bakeMinutes, now };
+    const subjects = selectSubjects(input, entries);
     const targets =
       input.kind === 'code'
         ? await codeTargets(deps, subjects, entries, history, options)

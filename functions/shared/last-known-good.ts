@@ -305,3 +305,23 @@ export function alarmIntervals(
   }
   return { coversSince, intervals: intervals.sort((a, b) => ms(a.from) - ms(b.from)) };
 }
+
+/**
+ * The evidence the last known good is judged on: the environment's whole journal, oldest first,
+ * and the rollback alarms' history from one bake period before its first entry until now.
+ */
+export async function readEvidence(o: {
+  readonly journal: { list(environment: string): Promise<JournalEntry[]> };
+  readonly alarmHistory: { history(window: { since: Date; until: Date }): Promise<AlarmHistory> };
+  readonly environment: string;
+  readonly bakeMinutes: number;
+  readonly now: Date;
+}): Promise<{ entries: JournalEntry[]; history: AlarmHistory; options: LkgOptions }> {
+  const entries = await o.journal.list(o.environment);
+  const oldest = entries[0] ? Date.parse(entries[0].at) : o.now.getTime();
+  const history = await o.alarmHistory.history({
+    since: new Date(oldest - o.bakeMinutes * 60_000),
+    until: o.now,
+  });
+  return { entries, history, options: { bakeMinutes: o.bakeMinutes, now: o.now } };
+}

@@ -3,7 +3,15 @@ import { abort } from '../../cli/operator';
 import type { Hook } from '../../local/engine';
 import type { World } from '../../local/world';
 import { engineClients } from '../support/engine-clients';
-import { changeRecordOf, flagState, memoryRoundTrip, noticeOf, pathOf, startWorld } from '../support/world';
+import {
+  changeRecordOf,
+  flagState,
+  memoryRoundTrip,
+  noticeOf,
+  pathOf,
+  startWorld,
+  until,
+} from '../support/world';
 
 /**
  * `switchback abort` against the local engine: the operator command, its AWS calls answered by the
@@ -36,7 +44,9 @@ async function abortAt(state: string) {
       sleep,
       pollMs: 100,
     }).then((code) => ({ code, lines }));
-    await aborted;
+    // Hold the cutover here until abort has stopped it (not until its whole rollback ended: on a
+    // loaded machine that could outlast this Task's own timeout and fail the cutover instead).
+    await Promise.race([aborted, until(() => execution.status !== 'RUNNING', 120_000)]);
   };
   const w = await startWorld({ hooks: { [`provider-cutover:${state}`]: hook } });
   world = w;
